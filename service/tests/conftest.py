@@ -1,0 +1,169 @@
+"""Shared fixtures: fakes for the store, a real SQLite store, a running service."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import falcon.testing
+import pytest
+from accountservice.app import create_app
+from accountservice.config import Config
+from accountservice.store import Account, SQLiteAccountStore, StoreUnavailable, fake_accounts
+
+SERVICE_DIR = Path(__file__).resolve().parent.parent
+SERVED_BY = "10.0.0.7"
+
+
+class FakeStore:
+    """In-memory store with the same contract as SQLiteAccountStore."""
+
+    def __init__(self, accounts: list[Account] | None = None) -> None:
+        self.accounts = {a.id: a for a in (accounts if accounts is not None else fake_accounts(3))}
+        self.lookups: list[str] = []
+
+    def get(self, account_id: str) -> Account | None:
+        self.lookups.append(account_id)
+        return self.accounts.get(account_id)
+
+    def ping(self) -> int:
+        return len(self.accounts)
+
+
+class BrokenStore:
+    """A store whose database has gone away."""
+
+    def get(self, account_id: str) -> Account | None:
+        raise StoreUnavailable("disk I/O error")
+
+    def ping(self) -> int:
+        raise StoreUnavailable("disk I/O error")
+
+
+class ExplodingStore(FakeStore):
+    """A store with a bug: lookups raise something unexpected."""
+
+    def get(self, account_id: str) -> Account | None:
+        raise RuntimeError("secret internal detail")
+
+
+def make_client(store: object, **config: object) -> falcon.testing.TestClient:
+    cfg = Config(served_by=SERVED_BY, db_path="/nonexistent/unused.sqlite3", **config)  # type: ignore[arg-type]
+    return falcon.testing.TestClient(create_app(cfg, store))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    return FakeStore()
+
+
+@pytest.fixture
+def client(store: FakeStore) -> falcon.testing.TestClient:
+    return make_client(store)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SQLiteAccountStore]:
+    db = SQLiteAccountStore(str(tmp_path / "accounts.sqlite3"))
+    db.seed(100)
+    yield db
+    db.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Service:
+    """A real ``python -m accountservice`` process on a loopback port."""
+
+    proc: subprocess.Popen[str]
+    port: int
+    db_path: Path
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(
+        self, path: str, method: str = "GET", data: bytes | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        req = urllib.request.Request(self.base_url + path, method=method, data=data)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers), err.read()
+
+    def log(self) -> str:
+        return "".join(self.output)
+
+    def stop(self) -> float:
+        """SIGTERM the process; return the seconds it took to exit."""
+        start = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=10)
+        return time.monotonic() - start
+
+
+def start_service(db_path: Path, extra_env: dict[str, str] | None = None) -> Service:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(SERVICE_DIR),
+        "PYTHONUNBUFFERED": "1",
+        "ACCOUNTSERVICE_HOST": "127.0.0.1",
+        "ACCOUNTSERVICE_PORT": str(port),
+        "ACCOUNTSERVICE_DB_PATH": str(db_path),
+        **(extra_env or {}),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "accountservice"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    service = Service(proc, port, db_path)
+    assert proc.stdout is not None
+    stdout = proc.stdout
+
+    def pump() -> None:
+        for line in stdout:
+            service.output.append(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"service exited with {proc.returncode}:\n{service.log()}")
+        try:
+            if service.get("/health")[0] == 200:
+                return service
+        except OSError:
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"service did not answer /health within 15 s:\n{service.log()}")
+
+
+@pytest.fixture(scope="module")
+def running_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = start_service(tmp_path_factory.mktemp("svc") / "accounts.sqlite3")
+    yield service
+    if service.proc.poll() is None:
+        service.stop()

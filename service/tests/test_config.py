@@ -1,0 +1,88 @@
+"""Configuration: defaults, environment overrides, clear errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+from accountservice.config import Config, ConfigError
+from conftest import SERVICE_DIR
+
+
+def test_defaults() -> None:
+    config = Config.from_env({})
+    assert config.port == 6767
+    assert config.host == "0.0.0.0"
+    assert config.seed_count == 100
+    assert config.threads == 4
+    assert config.db_path == os.path.join(tempfile.gettempdir(), "accountservice.sqlite3")
+    assert config.served_by is None
+    assert config.max_request_body > 0
+    assert config.channel_timeout > 0
+    assert config.connection_limit > 0
+
+
+def test_environment_overrides() -> None:
+    config = Config.from_env(
+        {
+            "ACCOUNTSERVICE_PORT": "8080",
+            "ACCOUNTSERVICE_HOST": "127.0.0.1",
+            "ACCOUNTSERVICE_DB_PATH": "/data/a.db",
+            "ACCOUNTSERVICE_SEED_COUNT": "0",
+            "ACCOUNTSERVICE_THREADS": " 8 ",
+            "ACCOUNTSERVICE_MAX_REQUEST_BODY": "1024",
+            "ACCOUNTSERVICE_CHANNEL_TIMEOUT": "5",
+            "ACCOUNTSERVICE_CONNECTION_LIMIT": "50",
+            "ACCOUNTSERVICE_SERVED_BY": "replica-1",
+            "UNRELATED": "x",
+        }
+    )
+    assert config == Config(
+        port=8080,
+        host="127.0.0.1",
+        db_path="/data/a.db",
+        seed_count=0,
+        threads=8,
+        max_request_body=1024,
+        channel_timeout=5,
+        connection_limit=50,
+        served_by="replica-1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("ACCOUNTSERVICE_PORT", "http", "must be an integer"),
+        ("ACCOUNTSERVICE_PORT", "0", "between 1 and 65535"),
+        ("ACCOUNTSERVICE_PORT", "70000", "between 1 and 65535"),
+        ("ACCOUNTSERVICE_THREADS", "0", "between 1 and"),
+        ("ACCOUNTSERVICE_THREADS", "1.5", "must be an integer"),
+        ("ACCOUNTSERVICE_SEED_COUNT", "-1", "between 0 and"),
+        ("ACCOUNTSERVICE_MAX_REQUEST_BODY", "", "must be an integer"),
+        ("ACCOUNTSERVICE_DB_PATH", "  ", "must not be empty"),
+    ],
+)
+def test_bad_values_raise_a_clear_error(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        Config.from_env({name: value})
+    assert name in str(info.value)
+
+
+def test_bad_value_stops_the_service_with_a_message_not_a_traceback() -> None:
+    env = {**os.environ, "PYTHONPATH": str(SERVICE_DIR), "ACCOUNTSERVICE_PORT": "sixty"}
+    result = subprocess.run(
+        [sys.executable, "-m", "accountservice"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert (
+        "configuration error: ACCOUNTSERVICE_PORT must be an integer, got 'sixty'" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
