@@ -61,7 +61,7 @@ class Config:
     host: str = field(default="0.0.0.0", metadata={"parse": _non_empty})
     db_path: str = field(default_factory=default_db_path, metadata={"parse": _non_empty})
     seed_count: int = field(default=100, metadata={"parse": _non_negative_int})
-    threads: int = field(default=4, metadata={"parse": _positive_int})
+    threads: int = field(default=1, metadata={"parse": _positive_int})
     max_request_body: int = field(default=64 * 1024, metadata={"parse": _positive_int})
     channel_timeout: int = field(default=30, metadata={"parse": _positive_int})
     connection_limit: int = field(default=1000, metadata={"parse": _positive_int})

@@ -17,7 +17,7 @@ def test_defaults() -> None:
     assert config.port == 6767
     assert config.host == "0.0.0.0"
     assert config.seed_count == 100
-    assert config.threads == 4
+    assert config.threads == 1
     assert config.db_path == os.path.join(tempfile.gettempdir(), "accountservice.sqlite3")
     assert config.served_by is None
     assert config.max_request_body > 0
