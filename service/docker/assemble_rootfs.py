@@ -86,6 +86,8 @@ class Assembler:
             elif not dest.exists():
                 dest.mkdir(parents=True, exist_ok=True)
                 shutil.copystat(current, dest)
+                # The non-root user must reach the interpreter, even below /root.
+                dest.chmod(dest.stat().st_mode | 0o555)
 
     def copy(self, path: str, recursive: bool = True) -> None:
         """Copy one absolute path into the root, keeping symlinks and their targets."""
