@@ -82,8 +82,8 @@ def test_each_thread_gets_its_own_connection(sqlite_store: SQLiteAccountStore) -
     seen: list[sqlite3.Connection] = []
 
     def grab() -> None:
-        seen.append(sqlite_store._conn())
-        seen.append(sqlite_store._conn())
+        seen.append(sqlite_store._cursor().connection)
+        seen.append(sqlite_store._cursor().connection)
 
     threads = [threading.Thread(target=grab) for _ in range(3)]
     for t in threads:
