@@ -1,4 +1,4 @@
-"""Assemble a minimal root file system for a Python application.
+"""Assemble a minimal root file system for a Python application's runtime.
 
 Run inside the build stage of service/Dockerfile with the interpreter that the
 final image should use. Every path comes from ``sys`` and ``sysconfig``, so the
@@ -12,8 +12,8 @@ The result holds:
   glibc loads at run time when a thread exits;
 - the standard library without tests, GUI, packaging and documentation parts,
   compiled to .pyc;
-- the application's site directory (dependencies installed with pip --target
-  plus the application package), compiled to .pyc;
+- the dependencies installed with pip --target (--site), compiled to .pyc;
+  the Dockerfile adds the application itself in a separate, small layer;
 - /etc/passwd, /etc/group and /etc/nsswitch.conf with a non-root user, a
   writable data directory and /tmp;
 - ``/usr/local/bin/python``, a fixed path for the interpreter whatever the base.
