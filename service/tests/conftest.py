@@ -120,6 +120,17 @@ class Service:
         return time.monotonic() - start
 
 
+def run_service_to_exit(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m accountservice`` where it is expected to stop by itself."""
+    return subprocess.run(
+        [sys.executable, "-m", "accountservice"],
+        env={**os.environ, "PYTHONPATH": str(SERVICE_DIR), **extra_env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
 def start_service(db_path: Path, extra_env: dict[str, str] | None = None) -> Service:
     port = free_port()
     env = {

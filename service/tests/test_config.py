@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 
 import pytest
 from accountservice.config import Config, ConfigError
-from conftest import SERVICE_DIR
+from conftest import run_service_to_exit
 
 
 def test_defaults() -> None:
@@ -73,14 +71,7 @@ def test_bad_values_raise_a_clear_error(name: str, value: str, message: str) -> 
 
 
 def test_bad_value_stops_the_service_with_a_message_not_a_traceback() -> None:
-    env = {**os.environ, "PYTHONPATH": str(SERVICE_DIR), "ACCOUNTSERVICE_PORT": "sixty"}
-    result = subprocess.run(
-        [sys.executable, "-m", "accountservice"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_service_to_exit({"ACCOUNTSERVICE_PORT": "sixty"})
     assert result.returncode == 2
     assert (
         "configuration error: ACCOUNTSERVICE_PORT must be an integer, got 'sixty'" in result.stderr

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import SERVICE_DIR, Service, start_service
+from conftest import SERVICE_DIR, Service, run_service_to_exit, start_service
 
 
 def test_serves_accounts_and_health_over_http(running_service: Service) -> None:
@@ -105,18 +105,8 @@ def test_restart_keeps_the_database_and_does_not_duplicate(tmp_path: Path) -> No
 def test_unusable_db_path_fails_with_a_message(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(SERVICE_DIR),
-        "ACCOUNTSERVICE_DB_PATH": str(blocker / "db.sqlite3"),
-        "ACCOUNTSERVICE_PORT": "1",
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "accountservice"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
+    result = run_service_to_exit(
+        {"ACCOUNTSERVICE_DB_PATH": str(blocker / "db.sqlite3"), "ACCOUNTSERVICE_PORT": "1"}
     )
     assert result.returncode == 1
     assert "cannot open database" in result.stderr
