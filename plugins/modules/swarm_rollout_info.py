@@ -133,6 +133,15 @@ mode:
   returned: when RV(exists)
   type: str
   sample: replicated
+ports:
+  description:
+    - The service's published ports, from its endpoint spec; empty when it publishes none.
+    - C(mode) is C(ingress) (the routing mesh, every node answers) or C(host) (each node that
+      runs a task answers).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{published: 6767, target: 6767, protocol: tcp, mode: host}]
 wanted:
   description:
     - How many tasks must run. For a replicated service its replicas; for a global service the
@@ -414,6 +423,20 @@ def task_summary(task: dict, nodes: dict[str, dict[str, Any]]) -> dict[str, Any]
     }
 
 
+def published_ports(service: dict) -> list[dict[str, Any]]:
+    """The service's published ports as its endpoint spec states them."""
+    ports = _dig(service, "Spec", "EndpointSpec", "Ports", default=None) or []
+    return [
+        {
+            "published": port.get("PublishedPort"),
+            "target": port.get("TargetPort"),
+            "protocol": port.get("Protocol", "tcp"),
+            "mode": port.get("PublishMode", "ingress"),
+        }
+        for port in ports
+    ]
+
+
 def service_mode(service: dict) -> str:
     mode = _dig(service, "Spec", "Mode", default={})
     if "Global" in mode:
@@ -473,6 +496,7 @@ def evaluate(snapshot: Snapshot, name: str, image: str | None, updated: bool) ->
     if service is None:
         results: dict[str, Any] = {
             "exists": False,
+            "ports": [],
             "wanted": 0,
             "image": image or "",
             "update_state": "none",
@@ -515,6 +539,7 @@ def evaluate(snapshot: Snapshot, name: str, image: str | None, updated: bool) ->
         "exists": True,
         "service_id": service.get("ID"),
         "mode": mode,
+        "ports": published_ports(service),
         "wanted": wanted,
         "image": expected,
         "spec_image": spec_image,

@@ -624,3 +624,17 @@ def test_bad_poll_interval_fails(fake_engine, run_module) -> None:
     assert rc == 1
     assert "poll_interval" in result["msg"]
     assert fake_engine.requests == []
+
+
+def test_published_ports_come_from_the_endpoint_spec() -> None:
+    published = service(NEW)
+    published["Spec"]["EndpointSpec"]["Ports"] = [
+        {"Protocol": "tcp", "TargetPort": 6767, "PublishedPort": 8080, "PublishMode": "host"},
+        {"TargetPort": 9000, "PublishedPort": 9000},
+    ]
+
+    assert swarm_rollout_info.published_ports(published) == [
+        {"published": 8080, "target": 6767, "protocol": "tcp", "mode": "host"},
+        {"published": 9000, "target": 9000, "protocol": "tcp", "mode": "ingress"},
+    ]
+    assert swarm_rollout_info.published_ports(service(NEW)) == []
