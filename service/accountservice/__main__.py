@@ -39,18 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     # Imported after the configuration check so that a bad setting fails fast.
     from waitress.server import create_server
 
-    from .app import create_app
-    from .store import SQLiteAccountStore, StoreUnavailable
+    from .app import build_app
+    from .store import StoreUnavailable
 
-    store = SQLiteAccountStore(config.db_path)
     try:
-        store.seed(config.seed_count)
+        app, store = build_app(config)
     except StoreUnavailable as exc:
         print(f"accountservice: {exc}", file=sys.stderr)
         return 1
-    log.info("Seeded %d fake accounts...", config.seed_count)
-
-    app = create_app(config, store)
     # waitress logs "Task queue depth" for every request that waits for a free
     # thread, which under load costs more than serving the request; keep its
     # errors only.

@@ -106,14 +106,8 @@ def _unexpected_error(
     raise falcon.HTTPInternalServerError(title="Internal error")
 
 
-def create_app(config: Config, store: AccountStore | None = None) -> falcon.App:
-    """Build the Falcon application.
-
-    The store is injected; without one, the SQLite file named by the
-    configuration is opened (and must already be seeded).
-    """
-    if store is None:
-        store = SQLiteAccountStore(config.db_path)
+def create_app(config: Config, store: AccountStore) -> falcon.App:
+    """Build the Falcon application on an injected store."""
     app = falcon.App(middleware=[RequestBodyLimit(config.max_request_body)])
     app.req_options.strip_url_path_trailing_slash = False
     app.set_error_serializer(_serialize_error)
@@ -126,3 +120,19 @@ def create_app(config: Config, store: AccountStore | None = None) -> falcon.App:
     )
     app.add_route("/health", HealthResource(store))
     return app
+
+
+def build_app(config: Config) -> tuple[falcon.App, SQLiteAccountStore]:
+    """The application as the servers run it: on the SQLite file the
+    configuration names, seeded first (seeding again adds nothing).
+
+    Raises StoreUnavailable when the database cannot be opened or seeded.
+    """
+    store = SQLiteAccountStore(config.db_path)
+    try:
+        store.seed(config.seed_count)
+    except StoreUnavailable:
+        store.close()
+        raise
+    log.info("Seeded %d fake accounts...", config.seed_count)
+    return create_app(config, store), store

@@ -1,12 +1,11 @@
-"""WSGI entry for other servers (``accountservice.wsgi:app``): seeds the store, builds the app."""
+"""WSGI entry for other servers (``accountservice.wsgi:app``).
+
+The app as ``python -m accountservice`` builds it, from the environment.
+"""
 
 from __future__ import annotations
 
-from .app import create_app
+from .app import build_app
 from .config import Config
-from .store import SQLiteAccountStore
 
-config = Config.from_env()
-store = SQLiteAccountStore(config.db_path)
-store.seed(config.seed_count)
-app = create_app(config, store)
+app, _store = build_app(Config.from_env())

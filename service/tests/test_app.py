@@ -146,3 +146,33 @@ def test_real_sqlite_store_through_the_app(sqlite_store: SQLiteAccountStore) -> 
     client = make_client(sqlite_store)
     assert client.simulate_get("/accounts/10099").json["name"] == "Person_99"
     assert client.simulate_get("/accounts/10100").status_code == 404
+
+
+def test_build_app_seeds_the_configured_database_once(tmp_path) -> None:
+    from accountservice.app import build_app
+    from accountservice.config import Config
+
+    config = Config(db_path=str(tmp_path / "accounts.sqlite3"), seed_count=3, served_by="x")
+    app, store = build_app(config)
+    try:
+        client = falcon.testing.TestClient(app)
+        assert client.simulate_get("/accounts/10002").json["name"] == "Person_2"
+        assert client.simulate_get("/accounts/10003").status_code == 404
+    finally:
+        store.close()
+    # A second start on the same file adds nothing
+    app, store = build_app(config)
+    try:
+        assert falcon.testing.TestClient(app).simulate_get("/accounts/10003").status_code == 404
+    finally:
+        store.close()
+
+
+def test_build_app_reports_a_database_it_cannot_open(tmp_path) -> None:
+    from accountservice.app import build_app
+    from accountservice.config import Config
+    from accountservice.store import StoreUnavailable
+
+    # A directory where the database file should be
+    with pytest.raises(StoreUnavailable, match="cannot open database"):
+        build_app(Config(db_path=str(tmp_path)))
