@@ -74,15 +74,9 @@ options:
     type: list
     elements: str
     default: []
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying
-      target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in diff mode)
-      when in diff mode.
-    support: none
+extends_documentation_fragment:
+  - accountservice.swarm.attributes
+  - accountservice.swarm.attributes.info_module
 notes:
   - RV(port_owners) reads C(/proc/net/tcp), C(/proc/net/tcp6) and the file descriptors of every
     process it may see; a listener in another PID namespace, or of a process it may not inspect, is

@@ -32,15 +32,9 @@ options:
     elements: str
     choices: [ipvs, ipsec]
     default: [ipvs]
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying
-      target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in diff mode)
-      when in diff mode.
-    support: none
+extends_documentation_fragment:
+  - accountservice.swarm.attributes
+  - accountservice.swarm.attributes.info_module
 requirements:
   - Linux.
   - For V(ipsec), C(unshare) (util-linux) and C(ip) (iproute2), and the privilege to create a

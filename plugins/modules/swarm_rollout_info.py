@@ -71,15 +71,9 @@ options:
       - The unix socket of the Docker engine of a swarm manager.
     type: path
     default: /var/run/docker.sock
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying
-      target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in diff mode)
-      when in diff mode.
-    support: none
+extends_documentation_fragment:
+  - accountservice.swarm.attributes
+  - accountservice.swarm.attributes.info_module
 notes:
   - Each read is C(GET /services/NAME), C(GET /tasks) filtered by the service and C(GET /nodes).
     An error of the engine on the first read fails the module; with O(wait=true) a later read that

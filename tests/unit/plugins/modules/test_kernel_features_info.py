@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import gzip
 import os
+import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ansible_collections.accountservice.swarm.plugins.modules import kernel_features_info
@@ -46,72 +48,60 @@ def make_root(
     return str(tmp_path)
 
 
-def test_loaded_wins_over_everything(tmp_path: Path) -> None:
-    root = make_root(tmp_path, loaded=True, boot="# CONFIG_IP_VS is not set\n")
-    assert ipvs_support(RELEASE, root) == (True, "/proc/net/ip_vs exists (ip_vs is loaded)")
+NOT_SET = "# CONFIG_IP_VS is not set\n"
+NO_EVIDENCE = (
+    f"no /proc/net/ip_vs, no readable kernel config, no ip_vs module in /lib/modules/{RELEASE}"
+)
 
-
-def test_built_in(tmp_path: Path) -> None:
-    root = make_root(tmp_path, boot=CONFIG_NOISE + "CONFIG_IP_VS=y\n")
-    assert ipvs_support(RELEASE, root) == (True, f"/boot/config-{RELEASE}: CONFIG_IP_VS=y")
-
-
-def test_module_with_file(tmp_path: Path) -> None:
-    root = make_root(tmp_path, boot=CONFIG_NOISE + "CONFIG_IP_VS=m\n", module=True)
-    assert ipvs_support(RELEASE, root) == (
-        True,
-        f"/boot/config-{RELEASE}: CONFIG_IP_VS=m, module {MODULE}",
-    )
-
-
-def test_module_without_file(tmp_path: Path) -> None:
-    root = make_root(tmp_path, boot="CONFIG_IP_VS=m\n")
-    assert ipvs_support(RELEASE, root) == (
-        False,
-        f"/boot/config-{RELEASE}: CONFIG_IP_VS=m but no ip_vs module in /lib/modules/{RELEASE}",
-    )
-
-
-def test_not_set(tmp_path: Path) -> None:
-    root = make_root(tmp_path, boot=CONFIG_NOISE + "# CONFIG_IP_VS is not set\n", module=True)
-    assert ipvs_support(RELEASE, root) == (
-        False,
-        f"/boot/config-{RELEASE}: CONFIG_IP_VS is not set",
-    )
-
-
-def test_proc_config_gz_is_read_before_boot(tmp_path: Path) -> None:
-    root = make_root(
-        tmp_path, proc_gz=CONFIG_NOISE + "# CONFIG_IP_VS is not set\n", boot="CONFIG_IP_VS=y\n"
-    )
-    assert ipvs_support(RELEASE, root) == (False, "/proc/config.gz: CONFIG_IP_VS is not set")
-
-
-def test_proc_config_gz_module(tmp_path: Path) -> None:
-    root = make_root(tmp_path, proc_gz="CONFIG_IP_VS=m\n", module=True)
-    assert ipvs_support(RELEASE, root) == (
-        True,
-        f"/proc/config.gz: CONFIG_IP_VS=m, module {MODULE}",
-    )
-
-
-def test_unreadable_config_gz_with_module(tmp_path: Path) -> None:
+# Case: (what make_root puts on the host, what ipvs_support answers).
+IPVS_CASES: dict[str, tuple[dict[str, Any], tuple[bool, str]]] = {
+    "loaded_wins_over_everything": (
+        {"loaded": True, "boot": NOT_SET},
+        (True, "/proc/net/ip_vs exists (ip_vs is loaded)"),
+    ),
+    "built_in": (
+        {"boot": CONFIG_NOISE + "CONFIG_IP_VS=y\n"},
+        (True, f"/boot/config-{RELEASE}: CONFIG_IP_VS=y"),
+    ),
+    "module_with_file": (
+        {"boot": CONFIG_NOISE + "CONFIG_IP_VS=m\n", "module": True},
+        (True, f"/boot/config-{RELEASE}: CONFIG_IP_VS=m, module {MODULE}"),
+    ),
+    "module_without_file": (
+        {"boot": "CONFIG_IP_VS=m\n"},
+        (
+            False,
+            f"/boot/config-{RELEASE}: CONFIG_IP_VS=m but no ip_vs module in /lib/modules/{RELEASE}",
+        ),
+    ),
+    "not_set": (
+        {"boot": CONFIG_NOISE + NOT_SET, "module": True},
+        (False, f"/boot/config-{RELEASE}: CONFIG_IP_VS is not set"),
+    ),
+    "proc_config_gz_is_read_before_boot": (
+        {"proc_gz": CONFIG_NOISE + NOT_SET, "boot": "CONFIG_IP_VS=y\n"},
+        (False, "/proc/config.gz: CONFIG_IP_VS is not set"),
+    ),
+    "proc_config_gz_module": (
+        {"proc_gz": "CONFIG_IP_VS=m\n", "module": True},
+        (True, f"/proc/config.gz: CONFIG_IP_VS=m, module {MODULE}"),
+    ),
     # As the script: once /proc/config.gz is there, /boot is not read, even if zcat fails.
-    root = make_root(tmp_path, proc_gz=b"not gzip at all", boot="CONFIG_IP_VS=y\n", module=True)
-    assert ipvs_support(RELEASE, root) == (True, f"module {MODULE} (kernel config not readable)")
+    "unreadable_config_gz_with_module": (
+        {"proc_gz": b"not gzip at all", "boot": "CONFIG_IP_VS=y\n", "module": True},
+        (True, f"module {MODULE} (kernel config not readable)"),
+    ),
+    "no_config_and_no_module": ({}, (False, NO_EVIDENCE)),
+    "no_config_with_module": (
+        {"module": True},
+        (True, f"module {MODULE} (kernel config not readable)"),
+    ),
+}
 
 
-def test_no_config_and_no_module(tmp_path: Path) -> None:
-    root = make_root(tmp_path)
-    assert ipvs_support(RELEASE, root) == (
-        False,
-        f"no /proc/net/ip_vs, no readable kernel config, no ip_vs module in /lib/modules/{RELEASE}",
-    )
-
-
-def test_no_config_with_module(tmp_path: Path) -> None:
-    root = make_root(tmp_path, module=True)
-    assert ipvs_support(RELEASE, root) == (True, f"module {MODULE} (kernel config not readable)")
+@pytest.mark.parametrize(("host", "expected"), IPVS_CASES.values(), ids=list(IPVS_CASES))
+def test_ipvs_support(tmp_path: Path, host: dict[str, Any], expected: tuple[bool, str]) -> None:
+    assert ipvs_support(RELEASE, make_root(tmp_path, **host)) == expected
 
 
 def test_config_without_ip_vs_line_counts_as_unreadable(tmp_path: Path) -> None:
@@ -150,29 +140,13 @@ def bin_path_with(*names: str):
 def test_ipsec_supported() -> None:
     runner = FakeRunner(0)
     assert ipsec_support(runner, bin_path_with("unshare", "ip")) == (True, IPSEC_SUPPORTED)
+    # The command as a person would type it, written out apart from IPSEC_ARGS.
     assert runner.calls == [
-        [
-            "/usr/sbin/unshare",
-            "--net",
-            "/usr/sbin/ip",
-            "xfrm",
-            "state",
-            "add",
-            "src",
-            "192.0.2.1",
-            "dst",
-            "192.0.2.2",
-            "proto",
-            "esp",
-            "spi",
-            "0x100",
-            "mode",
-            "transport",
-            "aead",
-            "rfc4106(gcm(aes))",
-            "0x0102030405060708090a0b0c0d0e0f1011121314",
-            "64",
-        ]
+        shlex.split(
+            "/usr/sbin/unshare --net /usr/sbin/ip xfrm state add src 192.0.2.1 dst 192.0.2.2"
+            " proto esp spi 0x100 mode transport"
+            " aead 'rfc4106(gcm(aes))' 0x0102030405060708090a0b0c0d0e0f1011121314 64"
+        )
     ]
 
 

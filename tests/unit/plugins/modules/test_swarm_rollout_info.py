@@ -175,6 +175,21 @@ def args(engine, **extra: Any) -> dict[str, Any]:
     return {"name": NAME, "docker_socket": engine.path, "poll_interval": 0.01, **extra}
 
 
+def wait_for_failed_update(
+    fake_engine, run_module, *, timeout: int, rollout_failed: bool
+) -> dict[str, Any]:
+    """Wait for this run's update to NEW, which fails; the module's result."""
+    rc, result = run_module(
+        swarm_rollout_info.main,
+        args(fake_engine, image=NEW, updated=True, wait=True, timeout=timeout),
+    )
+    assert rc == 1
+    assert result["failed"] is True
+    assert result["done"] is False
+    assert result["rollout_failed"] is rollout_failed
+    return result
+
+
 def test_done_after_a_few_polls(fake_engine, run_module) -> None:
     fake_engine.script(
         frame(
@@ -293,14 +308,8 @@ def test_rollback_after_an_update_fails_with_the_report(fake_engine, run_module)
         ),
     )
 
-    rc, result = run_module(
-        swarm_rollout_info.main, args(fake_engine, image=NEW, updated=True, wait=True, timeout=10)
-    )
+    result = wait_for_failed_update(fake_engine, run_module, timeout=10, rollout_failed=True)
 
-    assert rc == 1
-    assert result["failed"] is True
-    assert result["rollout_failed"] is True
-    assert result["done"] is False
     first, rest = result["msg"].split("\n", 1)
     assert first.startswith("the swarm rolled the update of accountservice back")
     assert rest == result["report"]
@@ -362,13 +371,8 @@ def test_tasks_on_a_down_node_do_not_count(fake_engine, run_module) -> None:
         )
     )
 
-    rc, result = run_module(
-        swarm_rollout_info.main, args(fake_engine, image=NEW, updated=True, wait=True, timeout=1)
-    )
+    result = wait_for_failed_update(fake_engine, run_module, timeout=1, rollout_failed=False)
 
-    assert rc == 1
-    assert result["done"] is False
-    assert result["rollout_failed"] is False
     assert [t["id"] for t in result["running"]] == ["b1"]
     first = result["msg"].splitlines()[0]
     assert first.startswith(
