@@ -50,7 +50,7 @@ EXAMPLES = r"""
 
 - name: Publish in host mode where the kernel has no IPVS
   ansible.builtin.set_fact:
-    accountservice_publish_mode: >-
+    edge_proxy_publish_mode: >-
       {{ 'ingress' if swarm_node__kernel.features.ipvs.supported else 'host' }}
 
 - name: Fail early when an encrypted overlay network cannot work

@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_INVENTORY = Path(sys.executable).with_name("ansible-inventory")
-LOCAL_ONLY = {"ansible_connection", "ansible_python_interpreter", "accountservice_verify_address"}
+LOCAL_ONLY = {"ansible_connection", "ansible_python_interpreter", "edge_proxy_verify_address"}
 
 
 def host_vars(inventory: Path, host: str) -> dict:
@@ -43,7 +43,7 @@ def inventory_copy(tmp_path: Path) -> Path:
 def test_default_inventory_checks_this_machine_over_loopback(inventory_copy: Path) -> None:
     found = host_vars(inventory_copy / "hosts.yml", "swarm-manager-1")
     assert found["ansible_connection"] == "local"
-    assert found["accountservice_verify_address"] == "127.0.0.1"
+    assert found["edge_proxy_verify_address"] == "127.0.0.1"
 
 
 def test_multi_node_recipe_gets_none_of_the_local_settings(inventory_copy: Path) -> None:
