@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import gc
 import logging
-import signal
 import sys
+import threading
 import warnings
-from types import FrameType
 
 from .config import Config, ConfigError
 
 log = logging.getLogger("accountservice")
 
 SEND_BYTES = 16 * 1024
-
-
-def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
-    # PID 1 ignores signals whose action is the default one, so SIGTERM needs
-    # a handler; raising SystemExit unwinds the waitress loop in the main thread.
-    raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,10 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     from waitress.server import create_server
 
     from .app import build_app
+    from .graceful import StopSignals, serve
     from .store import StoreUnavailable
 
+    draining = threading.Event()
     try:
-        app, store = build_app(config)
+        app, store = build_app(config, draining)
     except StoreUnavailable as exc:
         print(f"accountservice: {exc}", file=sys.stderr)
         return 1
@@ -51,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     # thread, which under load costs more than serving the request; keep its
     # errors only.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    signal.signal(signal.SIGINT, _exit_on_signal)
+    signals = StopSignals()
+    signals.install()
     # Objects built so far live as long as the process: move them out of the
     # collector's sight, and collect less often (request garbage is freed by
     # reference counting; measured about 5% less CPU per request).
@@ -88,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     log.info("Starting HTTP service at %d", config.port)
     try:
-        # run() returns once the signal handler's SystemExit has unwound the
-        # loop and the worker threads have stopped.
-        server.run()
+        serve(server, signals, draining, config.drain_seconds, config.shutdown_timeout)
     finally:
         log.info("Stopping accountservice")
         store.close()

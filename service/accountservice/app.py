@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections.abc import MutableMapping
 from typing import Any
 
 import falcon
@@ -50,14 +52,36 @@ class AccountResource:
             '{"id":' + _json_str(account.id) + ',"name":' + _json_str(account.name) + self._tail
         ).encode()
 
+    # Falcon drops the body of HEAD responses and keeps their Content-Length.
+    on_head = on_get
+
+
+class Draining(falcon.HTTPServiceUnavailable):
+    """The error shape of every other response, plus the status field of /health."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            title="Draining",
+            description="The service is shutting down; requests in progress are finished.",
+        )
+
+    def to_dict(self, obj_type: type[MutableMapping[str, Any]] = dict) -> MutableMapping[str, Any]:
+        obj = super().to_dict(obj_type)
+        obj["status"] = "DRAINING"
+        return obj
+
 
 class HealthResource:
-    """GET /health: UP only if the store really answers a query."""
+    """GET /health: UP only if the store really answers a query, 503 once the
+    service drains so that the load balancer takes it out of rotation."""
 
-    def __init__(self, store: AccountStore) -> None:
+    def __init__(self, store: AccountStore, draining: threading.Event) -> None:
         self._store = store
+        self._draining = draining
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if self._draining.is_set():
+            raise Draining()
         try:
             self._store.ping()
         except StoreUnavailable as exc:
@@ -67,6 +91,8 @@ class HealthResource:
             return
         resp.content_type = falcon.MEDIA_JSON
         resp.data = _UP_BODY
+
+    on_head = on_get
 
 
 class RequestBodyLimit:
@@ -106,8 +132,13 @@ def _unexpected_error(
     raise falcon.HTTPInternalServerError(title="Internal error")
 
 
-def create_app(config: Config, store: AccountStore) -> falcon.App:
-    """Build the Falcon application on an injected store."""
+def create_app(
+    config: Config, store: AccountStore, draining: threading.Event | None = None
+) -> falcon.App:
+    """Build the Falcon application on an injected store.
+
+    Once ``draining`` is set, /health answers 503 and accounts are still served.
+    """
     app = falcon.App(middleware=[RequestBodyLimit(config.max_request_body)])
     app.req_options.strip_url_path_trailing_slash = False
     app.set_error_serializer(_serialize_error)
@@ -118,11 +149,13 @@ def create_app(config: Config, store: AccountStore) -> falcon.App:
     app.add_route(
         "/accounts/{account_id}", AccountResource(store, detect_served_by(config.served_by))
     )
-    app.add_route("/health", HealthResource(store))
+    app.add_route("/health", HealthResource(store, draining or threading.Event()))
     return app
 
 
-def build_app(config: Config) -> tuple[falcon.App, SQLiteAccountStore]:
+def build_app(
+    config: Config, draining: threading.Event | None = None
+) -> tuple[falcon.App, SQLiteAccountStore]:
     """The application as the servers run it: on the SQLite file the
     configuration names, seeded first (seeding again adds nothing).
 
@@ -135,4 +168,4 @@ def build_app(config: Config) -> tuple[falcon.App, SQLiteAccountStore]:
         store.close()
         raise
     log.info("Seeded %d fake accounts...", config.seed_count)
-    return create_app(config, store), store
+    return create_app(config, store, draining), store

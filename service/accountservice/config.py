@@ -66,6 +66,20 @@ class Config:
     channel_timeout: int = field(default=30, metadata={"parse": _positive_int})
     connection_limit: int = field(default=1000, metadata={"parse": _positive_int})
     served_by: str | None = field(default=None, metadata={"parse": _optional})
+    # On SIGTERM/SIGINT: seconds during which /health answers 503 while requests
+    # are still served, so that the load balancer stops sending new ones.
+    drain_seconds: int = field(default=3, metadata={"parse": _non_negative_int})
+    # Upper bound for the whole stop, drain included; below Swarm's default
+    # stop_grace_period (10 s) so that the process exits before SIGKILL.
+    shutdown_timeout: int = field(default=5, metadata={"parse": _positive_int})
+
+    def __post_init__(self) -> None:
+        if self.shutdown_timeout <= self.drain_seconds:
+            raise ConfigError(
+                f"{ENV_PREFIX}SHUTDOWN_TIMEOUT ({self.shutdown_timeout}) must be greater than "
+                f"{ENV_PREFIX}DRAIN_SECONDS ({self.drain_seconds}): the timeout includes the "
+                "drain and must leave time to finish the requests in progress"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:

@@ -11,9 +11,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import falcon.testing
 import pytest
@@ -23,6 +24,9 @@ from accountservice.store import Account, SQLiteAccountStore, StoreUnavailable, 
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 SERVED_BY = "10.0.0.7"
+# Without a drain, a stop has nothing to wait for: tests that do not look at
+# the drain stop their service at once.
+NO_DRAIN = {"ACCOUNTSERVICE_DRAIN_SECONDS": "0"}
 
 
 class FakeStore:
@@ -57,9 +61,11 @@ class ExplodingStore(FakeStore):
         raise RuntimeError("secret internal detail")
 
 
-def make_client(store: object, **config: object) -> falcon.testing.TestClient:
+def make_client(
+    store: object, draining: threading.Event | None = None, **config: object
+) -> falcon.testing.TestClient:
     cfg = Config(served_by=SERVED_BY, db_path="/nonexistent/unused.sqlite3", **config)  # type: ignore[arg-type]
-    return falcon.testing.TestClient(create_app(cfg, store))  # type: ignore[arg-type]
+    return falcon.testing.TestClient(create_app(cfg, store, draining))  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -94,6 +100,8 @@ class Service:
     port: int
     db_path: Path
     output: list[str] = field(default_factory=list)
+    # Copies the process's output into ``output`` until the pipe closes.
+    pump: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
@@ -109,15 +117,47 @@ class Service:
         except urllib.error.HTTPError as err:
             return err.code, dict(err.headers), err.read()
 
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=5)
+
     def log(self) -> str:
         return "".join(self.output)
+
+    def wait(self, timeout: float) -> None:
+        """Wait for the process to exit and for its last output lines."""
+        self.proc.wait(timeout=timeout)
+        if self.pump is not None:
+            self.pump.join(timeout=5)
 
     def stop(self) -> float:
         """SIGTERM the process; return the seconds it took to exit."""
         start = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=10)
+        self.wait(timeout=10)
         return time.monotonic() - start
+
+
+def read_response(stream: BinaryIO) -> tuple[int, dict[str, str], bytes]:
+    """Read one response with a Content-Length body; header names in lower case."""
+    status_line = stream.readline()
+    if not status_line:
+        raise EOFError("connection closed before a response")
+    headers: dict[str, str] = {}
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = stream.read(int(headers.get("content-length", "0")))
+    return int(status_line.split()[1]), headers, body
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll ``condition`` until it holds; return the monotonic time it first did."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.02)
+    return time.monotonic()
 
 
 def run_service_to_exit(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -157,7 +197,8 @@ def start_service(db_path: Path, extra_env: dict[str, str] | None = None) -> Ser
         for line in stdout:
             service.output.append(line)
 
-    threading.Thread(target=pump, daemon=True).start()
+    service.pump = threading.Thread(target=pump, daemon=True)
+    service.pump.start()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -174,7 +215,7 @@ def start_service(db_path: Path, extra_env: dict[str, str] | None = None) -> Ser
 
 @pytest.fixture(scope="module")
 def running_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    service = start_service(tmp_path_factory.mktemp("svc") / "accounts.sqlite3")
+    service = start_service(tmp_path_factory.mktemp("svc") / "accounts.sqlite3", NO_DRAIN)
     yield service
     if service.proc.poll() is None:
         service.stop()

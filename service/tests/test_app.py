@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
 import falcon
 import falcon.testing
@@ -91,6 +92,17 @@ def test_wrong_method_is_405(client: falcon.testing.TestClient, method: str, pat
     result = client.simulate_request(method, path)
     assert result.status_code == 405
     assert "GET" in result.headers["Allow"]
+    assert "HEAD" in result.headers["Allow"]
+
+
+@pytest.mark.parametrize("path", ["/accounts/10000", "/accounts/99999", "/health"])
+def test_head_answers_like_get_without_a_body(client: falcon.testing.TestClient, path: str) -> None:
+    get = client.simulate_get(path)
+    head = client.simulate_head(path)
+    assert head.status_code == get.status_code
+    assert head.content == b""
+    assert head.headers["Content-Type"] == get.headers["Content-Type"] == "application/json"
+    assert head.headers["Content-Length"] == str(len(get.content))
 
 
 def test_oversized_body_is_413() -> None:
@@ -113,6 +125,24 @@ def test_health_is_503_with_a_reason_when_the_store_is_broken() -> None:
     assert result.status_code == 503
     assert result.headers["Content-Type"] == "application/json"
     assert result.json == {"status": "DOWN", "reason": "disk I/O error"}
+
+
+def test_draining_health_is_503_in_the_error_shape_while_accounts_are_served() -> None:
+    draining = threading.Event()
+    client = make_client(FakeStore(), draining)
+    assert client.simulate_get("/health").status_code == 200
+    draining.set()
+    result = client.simulate_get("/health")
+    assert result.status_code == 503
+    assert result.headers["Content-Type"] == "application/json"
+    assert result.json == {
+        "title": "Draining",
+        "description": "The service is shutting down; requests in progress are finished.",
+        "status": "DRAINING",
+    }
+    head = client.simulate_head("/health")
+    assert (head.status_code, head.content) == (503, b"")
+    assert client.simulate_get("/accounts/10000").json["id"] == "10000"
 
 
 def test_health_really_queries_sqlite(sqlite_store: SQLiteAccountStore) -> None:

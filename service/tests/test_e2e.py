@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -9,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import SERVICE_DIR, Service, run_service_to_exit, start_service
+import pytest
+from conftest import NO_DRAIN, SERVICE_DIR, Service, run_service_to_exit, start_service
 
 
 def test_serves_accounts_and_health_over_http(running_service: Service) -> None:
@@ -39,6 +41,33 @@ def test_errors_over_http(running_service: Service) -> None:
     assert status == 405
 
 
+@pytest.mark.parametrize("path", ["/accounts/10000", "/health"])
+def test_head_answers_like_get_without_a_body_and_keeps_the_connection(
+    running_service: Service, path: str
+) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", running_service.port, timeout=5)
+    try:
+        conn.request("GET", path)
+        get = conn.getresponse()
+        get_body = get.read()
+        conn.request("HEAD", path)
+        head = conn.getresponse()
+        assert head.read() == b""
+        assert head.status == get.status == 200
+        for name in ("Content-Type", "Content-Length"):
+            assert head.getheader(name) == get.getheader(name)
+        assert head.getheader("Content-Length") == str(len(get_body))
+        # The same connection still serves: HEAD left no stray body bytes.
+        conn.request("GET", path)
+        again = conn.getresponse()
+        assert (again.status, again.read()) == (200, get_body)
+    finally:
+        conn.close()
+
+    status, _, body = running_service.get("/accounts/10100", method="HEAD")
+    assert (status, body) == (404, b"")
+
+
 def test_oversized_body_is_refused_with_413(running_service: Service) -> None:
     with socket.create_connection(("127.0.0.1", running_service.port), timeout=5) as sock:
         sock.sendall(
@@ -64,7 +93,7 @@ def test_health_probe_module(running_service: Service) -> None:
 
 
 def test_logs_the_original_lines_and_stops_on_sigterm_within_3_s(tmp_path: Path) -> None:
-    service = start_service(tmp_path / "accounts.sqlite3")
+    service = start_service(tmp_path / "accounts.sqlite3", NO_DRAIN)
     assert service.get("/accounts/10000")[0] == 200
     elapsed = service.stop()
     assert service.proc.returncode == 0
@@ -77,7 +106,7 @@ def test_logs_the_original_lines_and_stops_on_sigterm_within_3_s(tmp_path: Path)
 
 
 def test_sigterm_during_keep_alive_connections_still_exits_fast(tmp_path: Path) -> None:
-    service = start_service(tmp_path / "accounts.sqlite3")
+    service = start_service(tmp_path / "accounts.sqlite3", NO_DRAIN)
     idle = [socket.create_connection(("127.0.0.1", service.port)) for _ in range(5)]
     try:
         elapsed = service.stop()
@@ -91,7 +120,7 @@ def test_sigterm_during_keep_alive_connections_still_exits_fast(tmp_path: Path) 
 def test_restart_keeps_the_database_and_does_not_duplicate(tmp_path: Path) -> None:
     db = tmp_path / "accounts.sqlite3"
     for _ in range(2):
-        service = start_service(db, {"ACCOUNTSERVICE_SEED_COUNT": "5"})
+        service = start_service(db, {"ACCOUNTSERVICE_SEED_COUNT": "5", **NO_DRAIN})
         assert service.get("/accounts/10004")[0] == 200
         assert service.get("/accounts/10005")[0] == 404
         service.stop()
@@ -124,8 +153,6 @@ def test_sigterm_stops_the_service_running_as_pid_1(tmp_path: Path) -> None:
     """PID 1 ignores signals without a handler; the service installs one."""
     import time
 
-    import pytest
-
     if not _unshare_works():
         pytest.skip("cannot create a PID namespace here (unshare --pid)")
     from conftest import free_port
@@ -137,6 +164,7 @@ def test_sigterm_stops_the_service_running_as_pid_1(tmp_path: Path) -> None:
         "ACCOUNTSERVICE_HOST": "127.0.0.1",
         "ACCOUNTSERVICE_PORT": str(port),
         "ACCOUNTSERVICE_DB_PATH": str(tmp_path / "accounts.sqlite3"),
+        **NO_DRAIN,
     }
     wrapper = subprocess.Popen(
         ["unshare", "--pid", "--fork", "--kill-child", sys.executable, "-m", "accountservice"],
