@@ -10,9 +10,11 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import BinaryIO
 
@@ -93,32 +95,40 @@ def free_port() -> int:
 
 
 @dataclass
-class Service:
-    """A real ``python -m accountservice`` process on a loopback port."""
+class Endpoint:
+    """An HTTP endpoint of the API: the local process, or the edge in front of a deployment."""
 
-    proc: subprocess.Popen[str]
+    host: str
     port: int
-    db_path: Path
-    output: list[str] = field(default_factory=list)
-    # Copies the process's output into ``output`` until the pipe closes.
-    pump: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def get(
         self, path: str, method: str = "GET", data: bytes | None = None
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> tuple[int, Message, bytes]:
+        """Status, headers (names in any case, as HTTP has them) and body."""
         req = urllib.request.Request(self.base_url + path, method=method, data=data)
         try:
             with urllib.request.urlopen(req, timeout=5) as resp:
-                return resp.status, dict(resp.headers), resp.read()
+                return resp.status, resp.headers, resp.read()
         except urllib.error.HTTPError as err:
-            return err.code, dict(err.headers), err.read()
+            return err.code, err.headers, err.read()
 
     def connect(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        return socket.create_connection((self.host, self.port), timeout=5)
+
+
+@dataclass
+class Service(Endpoint):
+    """A real ``python -m accountservice`` process on a loopback port."""
+
+    proc: subprocess.Popen[str] = field(kw_only=True)
+    db_path: Path = field(kw_only=True)
+    output: list[str] = field(default_factory=list)
+    # Copies the process's output into ``output`` until the pipe closes.
+    pump: threading.Thread | None = None
 
     def log(self) -> str:
         return "".join(self.output)
@@ -189,7 +199,7 @@ def start_service(db_path: Path, extra_env: dict[str, str] | None = None) -> Ser
         stderr=subprocess.STDOUT,
         text=True,
     )
-    service = Service(proc, port, db_path)
+    service = Service("127.0.0.1", port, proc=proc, db_path=db_path)
     assert proc.stdout is not None
     stdout = proc.stdout
 
@@ -211,6 +221,23 @@ def start_service(db_path: Path, extra_env: dict[str, str] | None = None) -> Ser
         time.sleep(0.05)
     proc.kill()
     raise AssertionError(f"service did not answer /health within 15 s:\n{service.log()}")
+
+
+# Set to the edge's URL (http://HOST:PORT) of a deployment, the tests marked
+# below also run through it (molecule/edge_proxy does so)
+EDGE_URL_ENV = "ACCOUNTSERVICE_EDGE_URL"
+
+
+@pytest.fixture(scope="module", params=["service", "edge"])
+def api(request: pytest.FixtureRequest) -> Endpoint:
+    """The API as a client sees it: the process alone, and through the edge if EDGE_URL_ENV is set."""
+    if request.param == "service":
+        service: Service = request.getfixturevalue("running_service")
+        return service
+    url = urllib.parse.urlsplit(os.environ.get(EDGE_URL_ENV, ""))
+    if not (url.hostname and url.port):
+        pytest.skip(f"{EDGE_URL_ENV} is not set to http://HOST:PORT of a deployment's edge")
+    return Endpoint(url.hostname, url.port)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import NO_DRAIN, SERVICE_DIR, Service, run_service_to_exit, start_service
+from conftest import NO_DRAIN, SERVICE_DIR, Endpoint, Service, run_service_to_exit, start_service
 
 
 def test_serves_accounts_and_health_over_http(running_service: Service) -> None:
@@ -28,17 +28,20 @@ def test_serves_accounts_and_health_over_http(running_service: Service) -> None:
     assert (status, json.loads(body)) == (200, {"status": "UP"})
 
 
-def test_errors_over_http(running_service: Service) -> None:
-    status, headers, body = running_service.get("/accounts/10100")
+def test_errors_over_http(api: Endpoint) -> None:
+    status, headers, body = api.get("/accounts/10100")
     assert status == 404
     assert headers["Content-Type"] == "application/json"
     assert json.loads(body)["title"]
 
-    status, _, _ = running_service.get("/accounts/abc")
+    status, _, _ = api.get("/accounts/abc")
     assert status == 404
 
-    status, headers, _ = running_service.get("/accounts/10000", method="DELETE")
-    assert status == 405
+    for method in ("DELETE", "POST", "PUT", "PATCH"):
+        status, headers, body = api.get("/accounts/10000", method=method, data=b"{}")
+        assert status == 405, method
+        assert "GET" in headers["Allow"]
+        assert json.loads(body)["title"]
 
 
 @pytest.mark.parametrize("path", ["/accounts/10000", "/health"])
@@ -68,8 +71,8 @@ def test_head_answers_like_get_without_a_body_and_keeps_the_connection(
     assert (status, body) == (404, b"")
 
 
-def test_oversized_body_is_refused_with_413(running_service: Service) -> None:
-    with socket.create_connection(("127.0.0.1", running_service.port), timeout=5) as sock:
+def test_oversized_body_is_refused_with_413(api: Endpoint) -> None:
+    with api.connect() as sock:
         sock.sendall(
             b"GET /accounts/10000 HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n"
             + b"x" * 1024
@@ -173,7 +176,12 @@ def test_sigterm_stops_the_service_running_as_pid_1(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        service = Service(wrapper, port, tmp_path / "accounts.sqlite3")  # type: ignore[arg-type]
+        service = Service(
+            "127.0.0.1",
+            port,
+            proc=wrapper,
+            db_path=tmp_path / "accounts.sqlite3",  # type: ignore[arg-type]
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
