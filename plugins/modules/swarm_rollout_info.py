@@ -139,7 +139,8 @@ ports:
 wanted:
   description:
     - How many tasks must run. For a replicated service its replicas; for a global service the
-      number of Ready nodes with a task whose desired state is C(running).
+      number of Ready nodes with a task whose desired state is C(running) or C(ready) (a restarted
+      task that waits for its restart delay). A global service with no such node is never done.
   returned: always
   type: int
   sample: 2
@@ -442,13 +443,18 @@ def service_mode(service: dict) -> str:
     )
 
 
+# Desired states of a task the swarm means to run: "ready" is a restarted task
+# that waits for its restart delay
+SCHEDULED = ("running", "ready")
+
+
 def wanted_tasks(service: dict, mode: str, tasks: list[dict[str, Any]]) -> int:
     if mode == "global":
         return len(
             {
                 task["node_id"]
                 for task in tasks
-                if task["desired_state"] == "running" and task["node_state"] == "ready"
+                if task["desired_state"] in SCHEDULED and task["node_state"] == "ready"
             }
         )
     # The engine always sets Replicas for a replicated service; the CLI creates one replica.
@@ -524,6 +530,10 @@ def evaluate(snapshot: Snapshot, name: str, image: str | None, updated: bool) ->
     done = (counted and update_state not in UPDATE_UNSETTLED) or (
         not updated and update_state in UPDATE_LEFT_OVER and counted
     )
+    if mode == "global" and wanted == 0:
+        # No task on any Ready node yet (just created, or every task between a
+        # failure and its restart): nothing runs, so nothing is done.
+        done = False
     if mode == "replicated" and wanted == 0:
         # Scaled to zero: done once no container of the service is left running.
         done = done and not any(

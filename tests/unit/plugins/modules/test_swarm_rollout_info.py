@@ -414,6 +414,29 @@ def test_global_mode_waits_for_a_missing_node_task() -> None:
     assert results["done"] is False
 
 
+def test_global_mode_counts_a_task_waiting_for_its_restart_delay() -> None:
+    tasks = [
+        task("g2", None, "n1", NEW, state="ready", desired="ready", second=2),
+        task("g1", None, "n1", NEW, state="failed", desired="shutdown", second=1, exit_code=1),
+    ]
+    results = evaluate(Snapshot(service(NEW, replicas=None), tasks, NODES), NAME, None, False)
+    assert results["wanted"] == 1
+    assert results["running"] == []
+    assert results["done"] is False
+
+
+def test_global_mode_with_no_task_on_a_ready_node_is_not_done() -> None:
+    tasks = [task("g1", None, "n1", NEW, state="failed", desired="shutdown", exit_code=1)]
+    results = evaluate(
+        Snapshot(service(NEW, replicas=None, update_state="completed"), tasks, NODES),
+        NAME,
+        None,
+        False,
+    )
+    assert results["wanted"] == 0
+    assert results["done"] is False
+
+
 def test_missing_service(fake_engine, run_module) -> None:
     fake_engine.script(frame(None, []))
     rc, result = run_module(swarm_rollout_info.main, args(fake_engine, wait=True, updated=True))
