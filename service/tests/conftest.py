@@ -230,7 +230,7 @@ EDGE_URL_ENV = "ACCOUNTSERVICE_EDGE_URL"
 
 @pytest.fixture(scope="module", params=["service", "edge"])
 def api(request: pytest.FixtureRequest) -> Endpoint:
-    """The API as a client sees it: the process alone, and through the edge if EDGE_URL_ENV is set."""
+    """The API as a client sees it: the process, and the edge when EDGE_URL_ENV is set."""
     if request.param == "service":
         service: Service = request.getfixturevalue("running_service")
         return service
