@@ -252,13 +252,16 @@ def test_becomes_healthy(service: Container) -> None:
     assert status == "healthy", service.inspect()["State"]["Health"]
 
 
-def test_stops_quickly_on_sigterm(container_factory) -> None:
+def test_stops_after_its_drain_on_sigterm(container_factory) -> None:
+    # The image's defaults: a 3 s drain (ACCOUNTSERVICE_DRAIN_SECONDS), then
+    # the stop, all within ACCOUNTSERVICE_SHUTDOWN_TIMEOUT (5 s): well before
+    # docker's kill at --time.
     container = container_factory()
     container.wait_for_health()
     started = time.monotonic()
     docker("stop", "--time", "10", container.name)
     elapsed = time.monotonic() - started
     state = container.inspect()["State"]
-    assert elapsed < 3, f"docker stop took {elapsed:.2f} s"
+    assert 3 <= elapsed < 6, f"docker stop took {elapsed:.2f} s"
     assert state["ExitCode"] == 0, container.logs()
     assert "Stopping accountservice" in container.logs()
