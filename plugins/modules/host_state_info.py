@@ -9,9 +9,9 @@ module: host_state_info
 short_description: Read the state a role manages on a host in one pass
 version_added: 1.0.0
 description:
-  - Reads, without changing anything, the state of files and directories, Debian packages, the
-    owners of a listening TCP port, a Docker engine's socket and pidfile, commands, Python modules
-    and whether the open-files limit can be raised.
+  - Reads, without changing anything, the state of files and directories, whether paths are
+    writable, Debian packages, the owners of a listening TCP port, a Docker engine's socket and
+    pidfile, commands, Python modules and whether the open-files limit can be raised.
   - One call instead of a module per file, package and check keeps a run that has nothing to do
     short; roles still change things with their own modules, where this state differs from what
     they want.
@@ -23,6 +23,16 @@ options:
     description:
       - Paths to describe with C(lstat) (a symbolic link is described, not followed).
       - Missing paths are left out of RV(paths).
+    type: list
+    elements: path
+    default: []
+  writable:
+    description:
+      - Paths to test for writing with C(access(W_OK)), without writing to them; a path on a
+        read-only mount is not writable, even for root.
+      - For example V(/proc/sys/net/ipv6/conf/all/disable_ipv6), which is read-only inside most
+        containers.
+      - Missing paths are left out of RV(writable).
     type: list
     elements: path
     default: []
@@ -96,6 +106,8 @@ EXAMPLES = r"""
     paths:
       - /etc/docker/daemon.json
       - /etc/docker/certs
+    writable:
+      - /proc/sys/net/ipv6/conf/all/disable_ipv6
     packages:
       - name: docker.io
         version: "20.10.*"
@@ -152,6 +164,13 @@ paths:
       description: What the link points to.
       type: str
       returned: for a link
+writable:
+  description:
+    - Per existing path of O(writable), whether this process may write to it.
+  returned: always
+  type: dict
+  sample:
+    /proc/sys/net/ipv6/conf/all/disable_ipv6: false
 packages:
   description:
     - Per package of O(packages) that dpkg knows, its state.
@@ -293,6 +312,15 @@ def _name_of(lookup: Callable[[int], Any], number: int) -> str:
 def paths_state(paths: list[str]) -> dict[str, dict[str, Any]]:
     found = {path: path_state(path) for path in paths}
     return {path: state for path, state in found.items() if state is not None}
+
+
+def writable_state(paths: list[str]) -> dict[str, bool]:
+    """access(W_OK) per existing path: false on a read-only mount (EROFS), even for root."""
+    found = {}
+    for path in paths:
+        if os.path.lexists(path):
+            found[path] = os.access(path, os.W_OK)
+    return found
 
 
 def packages_state(
@@ -441,6 +469,7 @@ def host_state(
     state: dict[str, Any] = {
         "nofile_raisable": nofile_raisable(),
         "paths": paths_state(params.get("paths") or []),
+        "writable": writable_state(params.get("writable") or []),
         "packages": packages_state(params.get("packages") or [], dpkg_query, run),
         "commands": commands_state(params.get("commands") or []),
         "python_modules": python_modules_state(params.get("python_modules") or []),
@@ -458,6 +487,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             paths=dict(type="list", elements="path", default=[]),
+            writable=dict(type="list", elements="path", default=[]),
             packages=dict(
                 type="list",
                 elements="dict",

@@ -21,6 +21,7 @@ from ansible_collections.accountservice.swarm.plugins.modules.host_state_info im
     pidfile_dockerd,
     port_owners,
     python_modules_state,
+    writable_state,
 )
 
 TCP_HEADER = (
@@ -149,6 +150,44 @@ def test_paths_state(tmp_path: Path) -> None:
     assert found[str(fifo)]["type"] == "other"
     assert found[str(fifo)]["mode"] == "0600"
     assert "/no/such" not in found
+
+
+def test_writable_state_reads_without_writing(tmp_path: Path) -> None:
+    sysctl = tmp_path / "disable_ipv6"
+    sysctl.write_text("0\n")
+    before = sysctl.stat()
+
+    found = writable_state([str(sysctl), str(tmp_path), str(tmp_path / "absent")])
+
+    assert found == {str(sysctl): True, str(tmp_path): True}
+    after = sysctl.stat()
+    assert (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
+    assert sysctl.read_text() == "0\n"
+
+
+def test_writable_state_read_only_mount(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A read-only mount (/proc/sys in a container) answers access(W_OK) with EROFS, even for root.
+    sysctl = tmp_path / "proc" / "sys" / "net" / "ipv6" / "conf" / "all" / "disable_ipv6"
+    sysctl.parent.mkdir(parents=True)
+    sysctl.write_text("0\n")
+    other = tmp_path / "other"
+    other.write_text("")
+    asked = []
+
+    def access(path: str, mode: int) -> bool:
+        asked.append((path, mode))
+        return not path.startswith(str(tmp_path / "proc" / "sys"))
+
+    monkeypatch.setattr(host_state_info.os, "access", access)
+    assert writable_state([str(sysctl), str(other)]) == {str(sysctl): False, str(other): True}
+    assert asked == [(str(sysctl), os.W_OK), (str(other), os.W_OK)]
+
+
+def test_writable_state_dangling_link_is_listed(tmp_path: Path) -> None:
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to("nowhere")
+    # lexists: the link is there; access follows it to nothing, so it is not writable
+    assert writable_state([str(dangling)]) == {str(dangling): False}
 
 
 class FakeDpkg:
@@ -299,6 +338,7 @@ def test_main_end_to_end(run_module, tmp_path: Path, fake_engine, short_dir: str
             host_state_info.main,
             {
                 "paths": [str(config), str(tmp_path / "absent")],
+                "writable": [str(config), str(tmp_path / "absent")],
                 "packages": [{"name": "accountservice-no-such-package"}],
                 "port": port,
                 "docker_socket": fake_engine.path,
@@ -325,6 +365,7 @@ def test_main_end_to_end(run_module, tmp_path: Path, fake_engine, short_dir: str
             "sha256": hashlib.sha256(b"{}\n").hexdigest(),
         }
     }
+    assert result["writable"] == {str(config): True}
     assert result["packages"] == {}
     assert os.path.isabs(result["commands"]["sh"])
     assert result["commands"]["no-such-command-here"] is None
@@ -341,6 +382,7 @@ def test_main_leaves_out_what_was_not_asked(run_module, short_dir: str) -> None:
     assert "port_owners" not in result
     assert "pidfile_dockerd" not in result
     assert result["paths"] == {}
+    assert result["writable"] == {}
     assert result["packages"] == {}
     assert result["commands"] == {}
     assert result["python_modules"] == {}
