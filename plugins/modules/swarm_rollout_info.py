@@ -16,8 +16,14 @@ description:
   - With O(wait=true) it polls until the rollout is done or failed, or until O(timeout), and prints
     nothing while it waits. It fails when the update failed or the time ran out, with a report of
     the service and its newest tasks.
-  - A task counts only when it runs on a node whose state is C(ready), since the engine keeps
-    reporting the last state of a task whose node went down.
+  - A task counts only when it runs on a live node - a node whose state is C(ready) and, for a
+    manager, whose C(ManagerStatus.Reachability) is C(reachable) - since the engine keeps reporting
+    the last state of a task whose node went down.
+  - A node that dies stays C(ready) until the swarm misses its heartbeats (3 heartbeat periods,
+    15 seconds with Docker's defaults), while a dead manager turns C(unreachable) within seconds.
+    So with O(wait=true) a task on a worker that O(confirmed_nodes) does not list counts only
+    once the module has watched for O(settle) seconds - long enough for the swarm to mark a node
+    that was dead when the module started as down.
   - Nothing in the swarm changes. Needs neither the Docker SDK for Python nor C(requests).
 author:
   - accountservice maintainers (!UNKNOWN)
@@ -66,6 +72,23 @@ options:
       - Seconds between two reads with O(wait=true).
     type: float
     default: 1.0
+  confirmed_nodes:
+    description:
+      - Nodes known to be up (IDs or host names), for example the hosts that answered at the start
+        of this run. With O(wait=true) their tasks count at once; see O(settle) for the others.
+    type: list
+    elements: str
+    default: []
+  settle:
+    description:
+      - With O(wait=true), the seconds from the module's start before a task counts that runs on a
+        worker outside O(confirmed_nodes) (a reachable manager is known to be up).
+      - V(-1) derives it from the swarm's dispatcher heartbeat period (C(GET /swarm)) - three
+        periods, the time the swarm waits before it marks a silent node down, plus 2 seconds;
+        17 seconds with Docker's default of 5 seconds. V(0) trusts every C(ready) node at once.
+      - Never longer than the timeout. RV(settle) returns the value used.
+    type: int
+    default: -1
   docker_socket:
     description:
       - The unix socket of the Docker engine of a swarm manager.
@@ -76,8 +99,10 @@ extends_documentation_fragment:
   - accountservice.swarm.attributes.info_module
 notes:
   - Each read is C(GET /services/NAME), C(GET /tasks) filtered by the service and C(GET /nodes).
-    An error of the engine on the first read fails the module; with O(wait=true) a later read that
-    fails is tried again until O(timeout).
+    An error of the engine on the first read fails the module, except with O(wait=true) an error
+    5xx (a manager without a leader, while the swarm elects one), which is tried again until
+    O(timeout) (60 seconds when O(timeout=0)); with O(wait=true) a later read that fails is tried
+    again until O(timeout).
   - Whether the containers are healthy is for the swarm to judge (a task whose container turns
     unhealthy is replaced, and with C(failure_action=rollback) the update rolled back); whether the
     service answers on its port is not checked here.
@@ -139,7 +164,7 @@ ports:
 wanted:
   description:
     - How many tasks must run. For a replicated service its replicas; for a global service the
-      number of Ready nodes with a task whose desired state is C(running) or C(ready) (a restarted
+      number of live nodes with a task whose desired state is C(running) or C(ready) (a restarted
       task that waits for its restart delay). A global service with no such node is never done.
   returned: always
   type: int
@@ -197,6 +222,17 @@ nodes:
       description: Whether the node is the swarm's leader.
       type: bool
       returned: always
+    reachability:
+      description:
+        - A manager's C(ManagerStatus.Reachability) (V(reachable), V(unreachable)).
+        - V(null) for a worker.
+      type: str
+      returned: always
+    live:
+      description:
+        - Whether its tasks count - its state is V(ready) and, for a manager, it is V(reachable).
+      type: bool
+      returned: always
 tasks:
   description: The service's tasks (current and kept history), newest first by C(Status.Timestamp).
   returned: always
@@ -222,6 +258,10 @@ tasks:
     node_state:
       description: The state of that node, V(null) when unknown.
       type: str
+      returned: always
+    node_live:
+      description: Whether that node is live (see RV(nodes[].live)).
+      type: bool
       returned: always
     image:
       description: The image the task runs (C(Spec.ContainerSpec.Image)).
@@ -253,11 +293,22 @@ tasks:
       returned: always
 running:
   description:
-    - The entries of RV(tasks) that count - desired state C(running), state C(running), on a node
-      whose state is C(ready), running RV(image).
+    - The entries of RV(tasks) that count - desired state C(running), state C(running), on a live
+      node, running RV(image).
   returned: always
   type: list
   elements: dict
+unconfirmed:
+  description:
+    - The host names of the workers in RV(running) that O(confirmed_nodes) does not list; with
+      O(wait=true) the module waited RV(settle) seconds before it trusted them.
+  returned: always
+  type: list
+  elements: str
+settle:
+  description: The seconds used for O(settle); V(0) without O(wait=true).
+  returned: always
+  type: int
 rollout_failed:
   description:
     - Whether this run's update failed, that is O(updated) and the update state is
@@ -284,7 +335,7 @@ report:
     Expected image: accountservice:3f2a9c
     Update state: rollback_completed rollback completed
     Now running: accountservice:1b0c77 (the previous version, rolled back)
-    0 of 2 task(s) of accountservice:3f2a9c running on Ready nodes
+    0 of 2 task(s) of accountservice:3f2a9c running on live nodes
     Tasks (newest first):
       accountservice.1 on node-1: accountservice:3f2a9c failed (desired shutdown)
       task: non-zero exit (1), exit code 1
@@ -329,6 +380,13 @@ NO_HEALTHCHECK_SECONDS = 30
 HEALTH_INTERVAL_SECONDS = 30
 HEALTH_RETRIES = 3
 MONITOR_SECONDS = 5
+# The swarm marks a node down after 3 heartbeat periods without one (swarmkit's
+# grace period multiplier); Docker's default period is 5 s.
+HEARTBEAT_SECONDS = 5
+HEARTBEAT_GRACE = 3
+SETTLE_SLACK_SECONDS = 2
+# How long a first read answered 5xx is tried again when the timeout is derived
+UNAVAILABLE_SECONDS = 60
 SLACK_SECONDS = 30
 REPORT_TASKS = 12
 TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
@@ -387,14 +445,20 @@ def image_matches(task_image: str | None, expected: str | None) -> bool:
 
 
 def node_summary(node: dict) -> dict[str, Any]:
+    state = _dig(node, "Status", "State")
+    reachability = _dig(node, "ManagerStatus", "Reachability")
     return {
         "id": node.get("ID"),
         "hostname": _dig(node, "Description", "Hostname"),
         "role": _dig(node, "Spec", "Role"),
         "availability": _dig(node, "Spec", "Availability"),
-        "state": _dig(node, "Status", "State"),
+        "state": state,
         "addr": _dig(node, "Status", "Addr"),
         "leader": bool(_dig(node, "ManagerStatus", "Leader", default=False)),
+        "reachability": reachability,
+        # A dead manager turns unreachable (Raft) well before the dispatcher
+        # marks it down; a node being demoted or promoted may lack ManagerStatus.
+        "live": state == "ready" and reachability in (None, "reachable"),
     }
 
 
@@ -408,6 +472,7 @@ def task_summary(task: dict, nodes: dict[str, dict[str, Any]]) -> dict[str, Any]
         "node_id": node_id,
         "node": node["hostname"] if node else None,
         "node_state": node["state"] if node else None,
+        "node_live": bool(node and node["live"]),
         "image": _dig(task, "Spec", "ContainerSpec", "Image"),
         "state": _dig(task, "Status", "State"),
         "desired_state": task.get("DesiredState"),
@@ -454,7 +519,7 @@ def wanted_tasks(service: dict, mode: str, tasks: list[dict[str, Any]]) -> int:
             {
                 task["node_id"]
                 for task in tasks
-                if task["desired_state"] in SCHEDULED and task["node_state"] == "ready"
+                if task["desired_state"] in SCHEDULED and task["node_live"]
             }
         )
     # The engine always sets Replicas for a replicated service; the CLI creates one replica.
@@ -488,7 +553,13 @@ def derive_timeout(service: dict, wanted: int) -> int:
     return math.ceil(rounds * per_round + SLACK_SECONDS)
 
 
-def evaluate(snapshot: Snapshot, name: str, image: str | None, updated: bool) -> dict[str, Any]:
+def evaluate(
+    snapshot: Snapshot,
+    name: str,
+    image: str | None,
+    updated: bool,
+    confirmed: list[str] | tuple[str, ...] = (),
+) -> dict[str, Any]:
     """The module's results for one read of the engine."""
     nodes = [node_summary(node) for node in snapshot.nodes]
     nodes_by_id = {node["id"]: node for node in nodes}
@@ -504,6 +575,7 @@ def evaluate(snapshot: Snapshot, name: str, image: str | None, updated: bool) ->
             "nodes": nodes,
             "tasks": [],
             "running": [],
+            "unconfirmed": [],
             "rollout_failed": False,
             "done": False,
         }
@@ -521,9 +593,19 @@ def evaluate(snapshot: Snapshot, name: str, image: str | None, updated: bool) ->
         for task in tasks
         if task["desired_state"] == "running"
         and task["state"] == "running"
-        and task["node_state"] == "ready"
+        and task["node_live"]
         and image_matches(task["image"], expected)
     ]
+    # Reachable managers are known to be up (Raft); workers only once confirmed.
+    unconfirmed = sorted(
+        {
+            task["node"] or task["node_id"]
+            for task in running
+            if nodes_by_id[task["node_id"]]["reachability"] != "reachable"
+            and task["node_id"] not in confirmed
+            and task["node"] not in confirmed
+        }
+    )
     update_state = _dig(service, "UpdateStatus", "State") or "none"
     failed = bool(updated) and update_state in UPDATE_FAILED
     counted = len(running) == wanted
@@ -536,9 +618,7 @@ def evaluate(snapshot: Snapshot, name: str, image: str | None, updated: bool) ->
         done = False
     if mode == "replicated" and wanted == 0:
         # Scaled to zero: done once no container of the service is left running.
-        done = done and not any(
-            task["state"] == "running" and task["node_state"] == "ready" for task in tasks
-        )
+        done = done and not any(task["state"] == "running" and task["node_live"] for task in tasks)
     results = {
         "exists": True,
         "service_id": service.get("ID"),
@@ -552,6 +632,7 @@ def evaluate(snapshot: Snapshot, name: str, image: str | None, updated: bool) ->
         "nodes": nodes,
         "tasks": tasks,
         "running": running,
+        "unconfirmed": unconfirmed,
         "rollout_failed": failed,
         "done": done,
     }
@@ -575,6 +656,8 @@ def task_line(name: str, task: dict[str, Any]) -> str:
     where = task["node"] or task["node_id"] or "unassigned"
     if task["node_id"] and task["node_state"] != "ready":
         where += " (node down)"
+    elif task["node_id"] and not task["node_live"]:
+        where += " (manager unreachable)"
     line = (
         f"{name}.{label} on {where}: {task['image']} {task['state']}"
         f" (desired {task['desired_state']})"
@@ -596,7 +679,7 @@ def render_report(name: str, results: dict[str, Any]) -> str:
         f"Update state: {update}",
         f"Now running: {results['spec_image'] or '?'}{_spec_image_note(results)}",
         f"{len(results['running'])} of {results['wanted']} task(s) of {results['image']}"
-        " running on Ready nodes",
+        " running on live nodes",
     ]
     tasks = results["tasks"]
     if not tasks:
@@ -624,12 +707,26 @@ def failure_message(name: str, results: dict[str, Any]) -> str:
 def timeout_message(results: dict[str, Any], timeout: int, error: str | None) -> str:
     message = (
         f"timed out after {timeout} s with {len(results['running'])} of {results['wanted']}"
-        f" tasks of {results['image']} running on Ready nodes,"
+        f" tasks of {results['image']} running on live nodes,"
         f" update state {results['update_state']}"
     )
+    if results.get("unconfirmed"):
+        message += "; not yet trusted (the swarm may not have noticed they are down): " + ", ".join(
+            results["unconfirmed"]
+        )
     if error:
         message += f"; the last read of the engine failed: {error}"
     return message
+
+
+def derive_settle(client: DockerSocket) -> int:
+    """Seconds after which the swarm has marked a node down that was dead at the start."""
+    try:
+        swarm = client.get("/swarm") or {}
+    except DockerSocketError:
+        swarm = {}
+    period = _seconds(_dig(swarm, "Spec", "Dispatcher", "HeartbeatPeriod")) or HEARTBEAT_SECONDS
+    return math.ceil(period * HEARTBEAT_GRACE + SETTLE_SLACK_SECONDS)
 
 
 def watch(
@@ -643,22 +740,48 @@ def watch(
     name = params["name"]
     image = params.get("image")
     updated = bool(params.get("updated"))
+    confirmed = list(params.get("confirmed_nodes") or [])
+    may_wait = bool(params.get("wait")) and not check_mode
+    poll = float(params.get("poll_interval") or 1.0)
     start = clock()
-    snapshot = read_snapshot(client, name)
-    results = evaluate(snapshot, name, image, updated)
+    while True:
+        try:
+            snapshot = read_snapshot(client, name)
+            break
+        except DockerSocketError as exc:
+            # A manager answers 503 while the swarm elects a new leader
+            if not may_wait or (exc.status or 0) < 500:
+                raise
+            limit = int(params.get("timeout") or 0) or UNAVAILABLE_SECONDS
+            if clock() - start >= limit:
+                raise DockerSocketError(
+                    f"{exc.message} (still after {limit} s)", exc.status
+                ) from exc
+            sleep(poll)
+    results = evaluate(snapshot, name, image, updated, confirmed)
     timeout = int(params.get("timeout") or 0)
     if not timeout and snapshot.service is not None:
         timeout = derive_timeout(snapshot.service, results["wanted"])
     failure = None
-    if params.get("wait") and not check_mode and results["exists"]:
+    settle = 0
+    waiting = may_wait and results["exists"]
+    if waiting:
+        settle = params.get("settle")
+        settle = derive_settle(client) if settle is None or settle < 0 else int(settle)
+        settle = min(settle, timeout)
+
+    def settled() -> bool:
+        return results["done"] and (not results["unconfirmed"] or clock() - start >= settle)
+
+    if waiting:
         deadline = start + timeout
         error = None
-        while not (results["done"] or results["rollout_failed"]):
+        while not (settled() or results["rollout_failed"]):
             remaining = deadline - clock()
             if remaining <= 0:
                 failure = timeout_message(results, timeout, error)
                 break
-            sleep(min(float(params.get("poll_interval") or 1.0), remaining))
+            sleep(min(poll, remaining))
             try:
                 snapshot = read_snapshot(client, name)
             except DockerSocketError as exc:
@@ -666,12 +789,16 @@ def watch(
                 error = exc.message
                 continue
             error = None
-            results = evaluate(snapshot, name, image, updated)
+            results = evaluate(snapshot, name, image, updated, confirmed)
             if not results["exists"]:
                 break
         if results["rollout_failed"]:
             failure = failure_message(name, results)
+        elif failure and results["done"]:
+            # Only the settle period ran out (it never exceeds the timeout)
+            failure = None
     results["timeout"] = timeout
+    results["settle"] = settle
     results["waited"] = round(clock() - start, 3)
     return results, failure
 
@@ -685,6 +812,8 @@ def main() -> None:
             wait=dict(type="bool", default=False),
             timeout=dict(type="int", default=0),
             poll_interval=dict(type="float", default=1.0),
+            confirmed_nodes=dict(type="list", elements="str", default=[]),
+            settle=dict(type="int", default=-1),
             docker_socket=dict(type="path", default="/var/run/docker.sock"),
         ),
         supports_check_mode=True,

@@ -50,7 +50,7 @@ def test_multi_node_recipe_gets_none_of_the_local_settings(inventory_copy: Path)
     # The README's recipe: cp inventory/multi-node.example.yml inventory/multi-node.yml
     recipe = inventory_copy / "multi-node.yml"
     shutil.copy(inventory_copy / "multi-node.example.yml", recipe)
-    for host in ("swarm-manager-1", "swarm-worker-1", "swarm-worker-2"):
+    for host in ("swarm-manager-1", "swarm-manager-2", "swarm-manager-3", "swarm-worker-1"):
         found = host_vars(recipe, host)
         assert LOCAL_ONLY.isdisjoint(found), f"{host} got {sorted(LOCAL_ONLY & set(found))}"
         assert found["ansible_host"].startswith("192.0.2.")

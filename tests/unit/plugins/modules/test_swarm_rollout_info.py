@@ -172,7 +172,8 @@ def frame(svc: dict[str, Any] | None, tasks: list, nodes: list | None = None) ->
 
 
 def args(engine, **extra: Any) -> dict[str, Any]:
-    return {"name": NAME, "docker_socket": engine.path, "poll_interval": 0.01, **extra}
+    # settle=0 trusts Ready workers at once; the settle tests below set it
+    return {"name": NAME, "docker_socket": engine.path, "poll_interval": 0.01, "settle": 0, **extra}
 
 
 def wait_for_failed_update(
@@ -247,6 +248,8 @@ def test_done_after_a_few_polls(fake_engine, run_module) -> None:
             "state": "ready",
             "addr": "10.0.0.1",
             "leader": True,
+            "reachability": "reachable",
+            "live": True,
         },
         {
             "id": "n2",
@@ -256,6 +259,8 @@ def test_done_after_a_few_polls(fake_engine, run_module) -> None:
             "state": "ready",
             "addr": "10.0.0.2",
             "leader": False,
+            "reachability": None,
+            "live": True,
         },
     ]
     assert result["running"][0] == {
@@ -264,6 +269,7 @@ def test_done_after_a_few_polls(fake_engine, run_module) -> None:
         "node_id": "n2",
         "node": "node-2",
         "node_state": "ready",
+        "node_live": True,
         "image": NEW + DIGEST,
         "state": "running",
         "desired_state": "running",
@@ -320,7 +326,7 @@ def test_rollback_after_an_update_fails_with_the_report(fake_engine, run_module)
         f"Expected image: {NEW}",
         "Update state: rollback_completed rollback completed",
         f"Now running: {OLD} (the previous version, rolled back)",
-        f"0 of 2 task(s) of {NEW} running on Ready nodes",
+        f"0 of 2 task(s) of {NEW} running on live nodes",
     ]
     assert report[5] == "Tasks (newest first):"
     assert report[6] == (
@@ -375,9 +381,7 @@ def test_tasks_on_a_down_node_do_not_count(fake_engine, run_module) -> None:
 
     assert [t["id"] for t in result["running"]] == ["b1"]
     first = result["msg"].splitlines()[0]
-    assert first.startswith(
-        f"timed out after 1 s with 1 of 2 tasks of {NEW} running on Ready nodes"
-    )
+    assert first.startswith(f"timed out after 1 s with 1 of 2 tasks of {NEW} running on live nodes")
     assert f"  accountservice.2 on node-2 (node down): {NEW} running" in result["report"]
     assert 1 <= result["waited"] < 5
     assert len(fake_engine.paths("/services/")) > 2
@@ -665,3 +669,224 @@ def test_published_ports_come_from_the_endpoint_spec() -> None:
         {"published": 9000, "target": 9000, "protocol": "tcp", "mode": "ingress"},
     ]
     assert swarm_rollout_info.published_ports(service(NEW)) == []
+
+
+def dead_leader_nodes() -> list[dict[str, Any]]:
+    """node-1, the leader, was killed: Raft calls it unreachable, the dispatcher still ready."""
+    leader = node("n1", "node-1", role="manager", leader=True, addr="10.0.0.1")
+    leader["ManagerStatus"] = {
+        "Leader": False,
+        "Reachability": "unreachable",
+        "Addr": "10.0.0.1:2377",
+    }
+    return [
+        leader,
+        node("n2", "node-2", role="manager", leader=True, addr="10.0.0.2"),
+        node("n3", "node-3", role="manager", addr="10.0.0.3"),
+    ]
+
+
+def test_tasks_on_an_unreachable_manager_do_not_count() -> None:
+    svc = service(NEW, replicas=2, update_state="completed")
+    tasks = [task("b1", 1, "n1", NEW, second=1), task("b2", 2, "n2", NEW, second=2)]
+    results = evaluate(Snapshot(svc, tasks, dead_leader_nodes()), NAME, None, True)
+    assert [t["id"] for t in results["running"]] == ["b2"]
+    assert results["done"] is False
+    assert results["nodes"][0]["live"] is False
+    assert results["unconfirmed"] == []
+    assert f"accountservice.1 on node-1 (manager unreachable): {NEW} running" in results["report"]
+    assert "1 of 2 task(s)" in results["report"]
+
+
+def test_global_mode_leaves_out_an_unreachable_manager() -> None:
+    svc = service(NEW, replicas=None, update_state="completed")
+    tasks = [task(f"g{i}", None, f"n{i}", NEW, second=i) for i in (1, 2, 3)]
+    results = evaluate(Snapshot(svc, tasks, dead_leader_nodes()), NAME, None, False)
+    assert results["wanted"] == 2
+    assert results["done"] is True
+    assert sorted(t["node"] for t in results["running"]) == ["node-2", "node-3"]
+
+
+class TimedClient:
+    """Answers from the snapshot whose start time (on the fake clock) passed last; GET /swarm
+    answers swarm (or fails with 503 when it is None)."""
+
+    def __init__(
+        self, clock: FakeClock, timeline: list[tuple[float, Snapshot]], swarm=None
+    ) -> None:
+        self.clock = clock
+        self.timeline = timeline
+        self.swarm = swarm
+        self.paths: list[str] = []
+
+    def get(self, path: str, params: dict | None = None) -> Any:
+        self.paths.append(path)
+        if path == "/swarm":
+            if self.swarm is None:
+                raise swarm_rollout_info.DockerSocketError("This node is not a swarm manager", 503)
+            return self.swarm
+        elapsed = self.clock() - 100.0
+        current = [snap for start, snap in self.timeline if start <= elapsed][-1]
+        if path.startswith("/services/"):
+            return current.service
+        return current.tasks if path == "/tasks" else current.nodes
+
+
+def killed_worker_timeline(down_after: float) -> list[tuple[float, Snapshot]]:
+    """Two replicas, one on node-2, a worker killed just before the gate started: the swarm
+    keeps it ready, its task Running, until the heartbeat expires after down_after seconds;
+    the replacement cannot be placed (a constraint only node-2 meets)."""
+    svc = service(NEW, replicas=2, update_state="completed")
+    tasks = [task("b1", 1, "n1", NEW, second=1), task("b2", 2, "n2", NEW, second=2)]
+    down = [NODES[0], node("n2", "node-2", state="down")]
+    pending = [*tasks, task("c2", 2, "", NEW, state="pending", second=30)]
+    return [(0.0, Snapshot(svc, tasks, NODES)), (down_after, Snapshot(svc, pending, down))]
+
+
+def gate_params(**extra: Any) -> dict[str, Any]:
+    return {
+        "name": NAME,
+        "wait": True,
+        "updated": False,
+        "timeout": 60,
+        "poll_interval": 1.0,
+        **extra,
+    }
+
+
+def test_a_dead_worker_still_ready_does_not_fool_the_gate() -> None:
+    clock = FakeClock()
+    client = TimedClient(clock, killed_worker_timeline(down_after=14.0))
+
+    results, failure = watch(client, gate_params(), False, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+
+    # No GET /swarm answer: Docker's default heartbeat, 3 x 5 s + 2 s
+    assert results["settle"] == 17
+    assert failure is not None
+    assert failure.startswith(
+        f"timed out after 60 s with 1 of 2 tasks of {NEW} running on live nodes"
+    )
+    assert results["done"] is False
+    assert "accountservice.2 on node-2 (node down)" in results["report"]
+    assert results["waited"] == 60
+
+
+def test_without_settle_the_dead_worker_fools_the_gate() -> None:
+    # What the gate did before it waited for the heartbeat: done at the first read
+    clock = FakeClock()
+    client = TimedClient(clock, killed_worker_timeline(down_after=14.0))
+    results, failure = watch(client, gate_params(settle=0), False, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    assert failure is None
+    assert results["done"] is True
+    assert results["waited"] == 0
+
+
+def test_settle_follows_the_swarm_heartbeat_period() -> None:
+    clock = FakeClock()
+    swarm = {"Spec": {"Dispatcher": {"HeartbeatPeriod": 2 * SECOND}}}
+    svc = service(NEW, replicas=2, update_state="completed")
+    tasks = [task("b1", 1, "n1", NEW, second=1), task("b2", 2, "n2", NEW, second=2)]
+    client = TimedClient(clock, [(0.0, Snapshot(svc, tasks, NODES))], swarm=swarm)
+
+    results, failure = watch(client, gate_params(), False, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+
+    assert failure is None
+    assert results["settle"] == 8
+    assert results["done"] is True
+    assert results["unconfirmed"] == ["node-2"]
+    assert results["waited"] == 8
+    assert "/swarm" in client.paths
+
+
+def test_confirmed_nodes_and_reachable_managers_count_at_once() -> None:
+    clock = FakeClock()
+    svc = service(NEW, replicas=2, update_state="completed")
+    tasks = [task("b1", 1, "n1", NEW, second=1), task("b2", 2, "n2", NEW, second=2)]
+    client = TimedClient(clock, [(0.0, Snapshot(svc, tasks, NODES))])
+
+    for confirmed in (["node-2"], ["n2"]):
+        results, failure = watch(  # type: ignore[arg-type]
+            client, gate_params(confirmed_nodes=confirmed), False, clock=clock, sleep=clock.sleep
+        )
+        assert failure is None
+        assert results["unconfirmed"] == []
+        assert results["waited"] == 0
+
+
+def test_settle_never_outlasts_the_timeout() -> None:
+    clock = FakeClock()
+    svc = service(NEW, replicas=2, update_state="completed")
+    tasks = [task("b1", 1, "n1", NEW, second=1), task("b2", 2, "n2", NEW, second=2)]
+    client = TimedClient(clock, [(0.0, Snapshot(svc, tasks, NODES))])
+
+    results, failure = watch(
+        client, gate_params(timeout=5, settle=30), False, clock=clock, sleep=clock.sleep
+    )  # type: ignore[arg-type]
+
+    assert failure is None
+    assert results["settle"] == 5
+    assert results["done"] is True
+    assert results["waited"] == 5
+
+
+def test_a_read_without_wait_does_not_settle(fake_engine, run_module) -> None:
+    fake_engine.script(
+        frame(
+            service(NEW, update_state="completed"),
+            [task("b1", 1, "n1", NEW, second=1), task("b2", 2, "n2", NEW, second=2)],
+        )
+    )
+    rc, result = run_module(swarm_rollout_info.main, args(fake_engine, settle=-1))
+    assert rc == 0, result.get("msg")
+    assert result["done"] is True
+    assert result["settle"] == 0
+    assert result["unconfirmed"] == ["node-2"]
+    assert "/swarm" not in fake_engine.paths()
+
+
+class ElectingClient(ScriptedClient):
+    """Answers 503 (no leader yet) to the first `failures` reads of the service."""
+
+    def __init__(self, failures: int, status: int, *snapshots: Snapshot) -> None:
+        super().__init__(*snapshots)
+        self.failures = failures
+        self.status = status
+
+    def get(self, path: str, params: dict | None = None) -> Any:
+        if path.startswith("/services/") and self.failures > 0:
+            self.failures -= 1
+            raise swarm_rollout_info.DockerSocketError(
+                "rpc error: code = Unknown desc = The swarm does not have a leader.", self.status
+            )
+        return super().get(path, params)
+
+
+def test_first_read_during_a_leader_election_is_tried_again() -> None:
+    svc = service(NEW, replicas=2, update_state="completed")
+    tasks = [task("b1", 1, "n1", NEW, second=1), task("b2", 2, "n2", NEW, second=2)]
+    client = ElectingClient(3, 503, Snapshot(svc, tasks, NODES))
+    clock = FakeClock()
+
+    results, failure = watch(client, gate_params(settle=0), False, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+
+    assert failure is None
+    assert results["done"] is True
+    assert clock.sleeps == [1.0, 1.0, 1.0]
+
+
+def test_first_read_error_fails_without_wait_or_when_not_5xx() -> None:
+    snapshot = Snapshot(service(NEW), [], NODES)
+    clock = FakeClock()
+    with pytest.raises(swarm_rollout_info.DockerSocketError):
+        watch(ElectingClient(1, 503, snapshot), gate_params(wait=False), False, clock=clock)  # type: ignore[arg-type]
+    with pytest.raises(swarm_rollout_info.DockerSocketError):
+        watch(ElectingClient(1, 400, snapshot), gate_params(), False, clock=clock)  # type: ignore[arg-type]
+    assert clock.sleeps == []
+
+
+def test_first_read_error_gives_up_at_the_timeout() -> None:
+    clock = FakeClock()
+    client = ElectingClient(1000, 503, Snapshot(service(NEW), [], NODES))
+    with pytest.raises(swarm_rollout_info.DockerSocketError, match="still after 60 s"):
+        watch(client, gate_params(timeout=0), False, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    assert sum(clock.sleeps) == 60
