@@ -36,22 +36,37 @@ def slow(host: str, port: int, seconds: float) -> dict[str, object]:
 
 
 def burst(url: str, count: int) -> dict[str, object]:
-    """COUNT requests as fast as one client can send them; counts the statuses."""
+    """COUNT requests as fast as one client can send them; counts the statuses.
+
+    Also reports how many passed before the first 429 and how long that took:
+    the limit holds for a period, and a client slower than the limit's rate
+    spreads its requests over more than one.
+    """
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=5)
     statuses: Counter[int] = Counter()
     limited: dict[str, object] = {}
+    start = time.monotonic()
     for _ in range(count):
         conn.request("GET", parts.path)
         response = conn.getresponse()
         body = response.read()
-        statuses[response.status] += 1
         if response.status == 429 and not limited:
-            limited = {"body": json.loads(body), "retry_after": response.getheader("Retry-After")}
+            limited = {
+                "body": json.loads(body),
+                "retry_after": response.getheader("Retry-After"),
+                "passed_before": statuses[200],
+                "seconds_before": round(time.monotonic() - start, 2),
+            }
+        statuses[response.status] += 1
         if response.getheader("Connection", "").lower() == "close":
             conn.close()
     conn.close()
-    return {"statuses": {str(k): v for k, v in sorted(statuses.items())}, "first_429": limited}
+    return {
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "seconds": round(time.monotonic() - start, 2),
+        "first_429": limited,
+    }
 
 
 def main(argv: list[str]) -> int:
