@@ -58,27 +58,39 @@ def encode_params(params: dict[str, Any] | None) -> str:
 
 
 class DockerSocket:
-    """GET requests to the Docker Engine API on a unix socket."""
+    """Requests to the Docker Engine API on a unix socket."""
 
     def __init__(self, path: str = DEFAULT_SOCKET, timeout: float = 10) -> None:
         self.path = path
         self.timeout = timeout
 
-    def _request(self, path: str, params: dict[str, Any] | None = None) -> tuple[int, bytes]:
+    def _request(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        method: str = "GET",
+        payload: Any = None,
+    ) -> tuple[int, bytes]:
         query = encode_params(params)
         target = path + ("?" + query if query else "")
+        headers = {"Accept": "application/json"}
+        body = None
+        if payload is not None:
+            body = json.dumps(payload).encode("utf-8")
+            headers["Content-Type"] = "application/json"
         conn = _UnixHTTPConnection(self.path, self.timeout)
         try:
-            conn.request("GET", target, headers={"Accept": "application/json"})
+            conn.request(method, target, body=body, headers=headers)
             response = conn.getresponse()
             return response.status, response.read()
         finally:
             conn.close()
 
-    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """GET path and return the parsed JSON body; raise DockerSocketError on failure."""
+    def _call(
+        self, method: str, path: str, params: dict[str, Any] | None, payload: Any = None
+    ) -> Any:
         try:
-            status, body = self._request(path, params)
+            status, body = self._request(path, params, method, payload)
         except (OSError, http.client.HTTPException) as error:
             raise DockerSocketError(
                 f"cannot reach the Docker engine on {self.path}: {error}", None
@@ -91,8 +103,16 @@ class DockerSocket:
             return json.loads(body.decode("utf-8"))
         except ValueError as error:
             raise DockerSocketError(
-                f"GET {path}: the engine sent no valid JSON ({error})", status
+                f"{method} {path}: the engine sent no valid JSON ({error})", status
             ) from error
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET path and return the parsed JSON body; raise DockerSocketError on failure."""
+        return self._call("GET", path, params)
+
+    def post(self, path: str, payload: Any, params: dict[str, Any] | None = None) -> Any:
+        """POST payload as JSON to path and return the parsed JSON body (None when empty)."""
+        return self._call("POST", path, params, payload)
 
     def ping(self) -> bool:
         """Whether the engine answers GET /_ping with 200 "OK"."""

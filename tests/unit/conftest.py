@@ -36,7 +36,8 @@ class FakeEngine:
     A frame is {"service": dict | None, "tasks": list, "nodes": list}, or
     {"error": (status, message)} to answer GET /services/... with an error. Each
     GET /services/NAME moves to the next frame (the last one repeats); /tasks
-    and /nodes answer from the current frame.
+    and /nodes answer from the current frame. A POST is recorded in `posts`
+    (path, query, JSON body) and answered with `post_answer` (status, body).
     """
 
     def __init__(self, path: str) -> None:
@@ -46,6 +47,8 @@ class FakeEngine:
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.ping_status = 200
         self.ping_body = b"OK"
+        self.posts: list[tuple[str, dict[str, list[str]], Any]] = []
+        self.post_answer: tuple[int, Any] = (200, {"Warnings": None})
         self.server: socketserver.UnixStreamServer | None = None
         self.thread: threading.Thread | None = None
 
@@ -91,6 +94,19 @@ class FakeEngine:
                 status, content_type, body = engine.answer(url.path, parse_qs(url.query))
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                url = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                payload = json.loads(self.rfile.read(length) or b"null")
+                engine.posts.append((url.path, parse_qs(url.query), payload))
+                status, data = engine.post_answer
+                body = json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -60,3 +60,14 @@ def test_ping_on_a_plain_file_is_false(short_dir) -> None:
     with open(path, "w") as handle:
         handle.write("x")
     assert DockerSocket(path, timeout=1).ping() is False
+
+
+def test_post_sends_json_and_raises_on_error(fake_engine) -> None:
+    client = DockerSocket(fake_engine.path)
+    assert client.post("/services/s1/update", {"Name": "web"}, {"version": 3}) == {"Warnings": None}
+    assert fake_engine.posts == [("/services/s1/update", {"version": ["3"]}, {"Name": "web"})]
+    fake_engine.post_answer = (500, {"message": "rpc error: update out of sequence"})
+    with pytest.raises(DockerSocketError) as error:
+        client.post("/services/s1/update", {"Name": "web"}, {"version": 3})
+    assert error.value.status == 500
+    assert error.value.message == "rpc error: update out of sequence"
