@@ -28,11 +28,6 @@ description:
 author:
   - accountservice maintainers (!UNKNOWN)
 options:
-  name:
-    description:
-      - The name (or ID) of the service.
-    type: str
-    required: true
   image:
     description:
       - The image reference the tasks must run.
@@ -89,12 +84,8 @@ options:
       - Never longer than the timeout. RV(settle) returns the value used.
     type: int
     default: -1
-  docker_socket:
-    description:
-      - The unix socket of the Docker engine of a swarm manager.
-    type: path
-    default: /var/run/docker.sock
 extends_documentation_fragment:
+  - accountservice.swarm.swarm_service
   - accountservice.swarm.attributes
   - accountservice.swarm.attributes.info_module
 notes:

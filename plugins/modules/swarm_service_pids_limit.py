@@ -23,11 +23,6 @@ description:
 author:
   - accountservice maintainers (!UNKNOWN)
 options:
-  name:
-    description:
-      - The name (or ID) of the service.
-    type: str
-    required: true
   pids_limit:
     description:
       - The most processes and threads a task's container may run at once. V(0) means no limit.
@@ -53,12 +48,8 @@ options:
       - Seconds between two reads while it waits.
     type: float
     default: 1.0
-  docker_socket:
-    description:
-      - The unix socket of the Docker engine of a swarm manager.
-    type: path
-    default: /var/run/docker.sock
 extends_documentation_fragment:
+  - accountservice.swarm.swarm_service
   - accountservice.swarm.attributes
 attributes:
   check_mode:
