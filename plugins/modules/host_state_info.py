@@ -68,6 +68,19 @@ options:
     description:
       - A pidfile; RV(pidfile_dockerd) then tells whether it holds the PID of a running C(dockerd).
     type: path
+  engine_pidfile:
+    description:
+      - The engine's own pidfile (C(dockerd --pidfile), V(/var/run/docker.pid) by default);
+        RV(engine_started) then tells when the C(dockerd) it names started.
+    type: path
+  engine_config:
+    description:
+      - Files the engine reads when it starts (daemon.json, a unit drop-in, its TLS files). With
+        O(engine_pidfile), RV(engine_config_not_loaded) lists those changed after the engine
+        started, which it has not loaded (a run stopped between the write and the restart).
+    type: list
+    elements: path
+    default: []
   commands:
     description:
       - Command names to look for on E(PATH) and in C(/usr/local/sbin), C(/usr/local/bin),
@@ -138,6 +151,7 @@ paths:
       owner: root
       group: root
       sha256: 5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef
+      mtime: 1764766512.25
   contains:
     type:
       description: V(file), V(directory), V(link) or V(other).
@@ -155,6 +169,11 @@ paths:
     group:
       description: The group's name (the GID as a string when it has no name).
       type: str
+      returned: always
+    mtime:
+      description: The time of the last change of the content (of the link itself for a link), in
+        seconds since the epoch.
+      type: float
       returned: always
     sha256:
       description: The SHA-256 of the content, in hex.
@@ -218,6 +237,25 @@ pidfile_dockerd:
     - Whether O(pidfile) holds the PID of a running process whose command name is C(dockerd).
   returned: when O(pidfile) is set
   type: bool
+engine_started:
+  description:
+    - When the C(dockerd) named by O(engine_pidfile) started, in seconds since the epoch (to
+      within a clock tick); V(null) when the pidfile names no running C(dockerd).
+    - Derived from the process's start in C(/proc/PID/stat) and C(CLOCK_BOOTTIME), so a container's
+      virtualised C(/proc/uptime) or C(/proc/stat) does not skew it.
+  returned: when O(engine_pidfile) is set
+  type: float
+  sample: 1764766520.41
+engine_config_not_loaded:
+  description:
+    - The files of O(engine_config) whose content changed more than a second after the engine
+      started (the start time is known to a clock tick), and not in the future (a clock set back
+      would otherwise make them look newer at every run).
+    - V([]) when no C(dockerd) runs from O(engine_pidfile).
+  returned: when O(engine_pidfile) is set
+  type: list
+  elements: str
+  sample: [/etc/docker/daemon.json]
 commands:
   description: Per command of O(commands), its absolute path, or V(null) when it is not found.
   returned: always
@@ -251,6 +289,7 @@ import pwd
 import resource
 import shutil
 import stat
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -262,6 +301,9 @@ from ansible_collections.accountservice.swarm.plugins.module_utils.docker_socket
 TCP_LISTEN = "0A"
 NOFILE_TARGET = 1048576
 DPKG_FIELDS = "${Package}\t${Version}\t${db:Status-Abbrev}\t${db:Status-Want}\n"
+# The start time of a process is known to a clock tick (1/100 s), a file's time
+# to the file system's resolution
+START_SLACK_SECONDS = 1.0
 EXTRA_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
 
 Runner = Callable[[list], tuple[int, str, str]]
@@ -285,6 +327,7 @@ def path_state(path: str) -> dict[str, Any] | None:
         "mode": f"{stat.S_IMODE(info.st_mode):04o}",
         "owner": _name_of(pwd.getpwuid, info.st_uid),
         "group": _name_of(grp.getgrgid, info.st_gid),
+        "mtime": info.st_mtime,
     }
     if kind == "file":
         digest = hashlib.sha256()
@@ -410,15 +453,63 @@ def read_comm(pid: str | int, root: str = "/") -> str | None:
         return None
 
 
-def pidfile_dockerd(path: str, root: str = "/") -> bool:
+def pidfile_pid(path: str) -> int | None:
     try:
         with open(path) as handle:
             pid = int(handle.read().strip())
     except (OSError, ValueError):
-        return False
-    if pid <= 0:
-        return False
-    return read_comm(pid, root) == "dockerd"
+        return None
+    return pid if pid > 0 else None
+
+
+def pidfile_dockerd(path: str, root: str = "/") -> bool:
+    pid = pidfile_pid(path)
+    return pid is not None and read_comm(pid, root) == "dockerd"
+
+
+def process_started(
+    pid: int,
+    root: str = "/",
+    now: Callable[[], float] = time.time,
+    boottime: Callable[[], float] = lambda: time.clock_gettime(time.CLOCK_BOOTTIME),
+    ticks: int | None = None,
+) -> float | None:
+    """When a process started, in seconds since the epoch; None when it cannot be read."""
+    try:
+        with open(os.path.join(root, "proc", str(pid), "stat")) as handle:
+            text = handle.read()
+        # The command name, in parentheses, may hold spaces: the fields follow its last ")".
+        # The start time is field 22 of the line, the 20th after the name.
+        start_ticks = int(text.rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+    per_second = ticks or os.sysconf("SC_CLK_TCK")
+    return round(now() - (boottime() - start_ticks / per_second), 2)
+
+
+def engine_started(path: str, root: str = "/", **clocks: Any) -> float | None:
+    pid = pidfile_pid(path)
+    if pid is None or read_comm(pid, root) != "dockerd":
+        return None
+    return process_started(pid, root, **clocks)
+
+
+def not_loaded(
+    paths: list[str], started: float | None, now: Callable[[], float] = time.time
+) -> list[str]:
+    """The paths changed after the engine started (and not in the future)."""
+    if started is None:
+        return []
+    found = []
+    moment = now()
+    for path in paths:
+        try:
+            mtime = os.lstat(path).st_mtime
+        except OSError:
+            continue
+        if started + START_SLACK_SECONDS < mtime <= moment:
+            found.append(path)
+    return found
 
 
 def commands_state(names: list[str], env_path: str | None = None) -> dict[str, str | None]:
@@ -480,6 +571,10 @@ def host_state(
         state["engine_answers"] = DockerSocket(params["docker_socket"], timeout=5).ping()
     if params.get("pidfile"):
         state["pidfile_dockerd"] = pidfile_dockerd(params["pidfile"], root)
+    if params.get("engine_pidfile"):
+        started = engine_started(params["engine_pidfile"], root)
+        state["engine_started"] = started
+        state["engine_config_not_loaded"] = not_loaded(params.get("engine_config") or [], started)
     return state
 
 
@@ -500,6 +595,8 @@ def main() -> None:
             port=dict(type="int"),
             docker_socket=dict(type="path"),
             pidfile=dict(type="path"),
+            engine_pidfile=dict(type="path"),
+            engine_config=dict(type="list", elements="path", default=[]),
             commands=dict(type="list", elements="str", default=[]),
             python_modules=dict(type="list", elements="str", default=[]),
         ),

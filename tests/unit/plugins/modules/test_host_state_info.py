@@ -8,6 +8,7 @@ import resource
 import socket
 import stat
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,14 @@ from ansible_collections.accountservice.swarm.plugins.modules import host_state_
 from ansible_collections.accountservice.swarm.plugins.modules.host_state_info import (
     DPKG_FIELDS,
     commands_state,
+    engine_started,
     nofile_raisable,
+    not_loaded,
     packages_state,
     paths_state,
     pidfile_dockerd,
     port_owners,
+    process_started,
     python_modules_state,
     writable_state,
 )
@@ -111,6 +115,54 @@ def test_pidfile_missing_or_empty(proc_root: Path, tmp_path: Path) -> None:
     assert pidfile_dockerd(str(tmp_path / "empty.pid"), str(proc_root)) is False
 
 
+def write_stat(proc_root: Path, pid: str, comm: str, start_ticks: int) -> None:
+    # /proc/PID/stat: pid, (comm), then fields 3.. ; the start time is field 22
+    fields = ["S", "1", *["0"] * 16, "20", str(start_ticks), "123456", "789"]
+    (proc_root / "proc" / pid / "stat").write_text(f"{pid} ({comm}) {' '.join(fields)}\n")
+
+
+def test_process_started_from_its_ticks_since_boot(proc_root: Path) -> None:
+    # A command name with spaces and a ")" must not shift the fields
+    write_stat(proc_root, "100", "docker d) x", 250_000)
+    clocks = {"now": lambda: 1_764_800_000.0, "boottime": lambda: 3_000.0, "ticks": 100}
+    # Booted 3000 s ago, started 2500 s after the boot: 500 s ago
+    assert process_started(100, str(proc_root), **clocks) == 1_764_799_500.0
+    assert process_started(500, str(proc_root), **clocks) is None
+
+
+def test_engine_started_only_for_a_running_dockerd(proc_root: Path, tmp_path: Path) -> None:
+    write_stat(proc_root, "100", "dockerd", 100)
+    write_stat(proc_root, "300", "sshd", 100)
+    clocks = {"now": lambda: 1000.0, "boottime": lambda: 10.0, "ticks": 100}
+    pidfile = tmp_path / "docker.pid"
+    pidfile.write_text("100\n")
+    assert engine_started(str(pidfile), str(proc_root), **clocks) == 991.0
+    pidfile.write_text("300\n")
+    assert engine_started(str(pidfile), str(proc_root), **clocks) is None
+    assert engine_started(str(tmp_path / "absent.pid"), str(proc_root), **clocks) is None
+
+
+def test_engine_started_of_this_process_is_now(tmp_path: Path, monkeypatch) -> None:
+    # The real clocks: a process started a moment ago, not at the epoch or in the future
+    monkeypatch.setattr(host_state_info, "read_comm", lambda pid, root="/": "dockerd")
+    pidfile = tmp_path / "docker.pid"
+    pidfile.write_text(f"{os.getpid()}\n")
+    started = engine_started(str(pidfile))
+    assert started is not None
+    assert started <= time.time() + 1
+    assert started > time.time() - 3600
+
+
+def test_not_loaded_lists_files_changed_after_the_start(tmp_path: Path) -> None:
+    files = {"old": 900.0, "same-second": 1000.5, "newer": 1002.0, "future": 5000.0}
+    for name, mtime in files.items():
+        (tmp_path / name).write_text("{}")
+        os.utime(tmp_path / name, (mtime, mtime))
+    paths = [str(tmp_path / name) for name in [*files, "absent"]]
+    assert not_loaded(paths, 1000.0, now=lambda: 2000.0) == [str(tmp_path / "newer")]
+    assert not_loaded(paths, None, now=lambda: 2000.0) == []
+
+
 def test_paths_state(tmp_path: Path) -> None:
     data = tmp_path / "daemon.json"
     data.write_bytes(b'{"hosts": []}\n')
@@ -128,6 +180,8 @@ def test_paths_state(tmp_path: Path) -> None:
     owner = pwd.getpwuid(os.getuid()).pw_name
     group = grp.getgrgid(os.getgid()).gr_name
 
+    os.utime(data, (1764766512.25, 1764766512.25))
+
     found = paths_state([str(data), str(certs), str(link), str(dangling), str(fifo), "/no/such"])
 
     assert found[str(data)] == {
@@ -135,6 +189,7 @@ def test_paths_state(tmp_path: Path) -> None:
         "mode": "0640",
         "owner": owner,
         "group": group,
+        "mtime": 1764766512.25,
         "sha256": hashlib.sha256(b'{"hosts": []}\n').hexdigest(),
     }
     assert found[str(certs)] == {
@@ -142,6 +197,7 @@ def test_paths_state(tmp_path: Path) -> None:
         "mode": "2750",
         "owner": owner,
         "group": group,
+        "mtime": os.lstat(certs).st_mtime,
     }
     assert found[str(link)]["type"] == "link"
     assert found[str(link)]["target"] == "certs"
@@ -343,6 +399,8 @@ def test_main_end_to_end(run_module, tmp_path: Path, fake_engine, short_dir: str
                 "port": port,
                 "docker_socket": fake_engine.path,
                 "pidfile": str(pidfile),
+                "engine_pidfile": str(pidfile),
+                "engine_config": [str(config)],
                 "commands": ["sh", "no-such-command-here"],
                 "python_modules": ["json", "no_such_module_xyz"],
             },
@@ -356,12 +414,15 @@ def test_main_end_to_end(run_module, tmp_path: Path, fake_engine, short_dir: str
     assert result["engine_answers"] is True
     assert fake_engine.paths() == ["/_ping"]
     assert result["pidfile_dockerd"] is False
+    assert result["engine_started"] is None
+    assert result["engine_config_not_loaded"] == []
     assert result["paths"] == {
         str(config): {
             "type": "file",
             "mode": "0644",
             "owner": pwd.getpwuid(os.getuid()).pw_name,
             "group": grp.getgrgid(os.getgid()).gr_name,
+            "mtime": config.stat().st_mtime,
             "sha256": hashlib.sha256(b"{}\n").hexdigest(),
         }
     }
@@ -381,6 +442,7 @@ def test_main_leaves_out_what_was_not_asked(run_module, short_dir: str) -> None:
     assert result["engine_answers"] is False
     assert "port_owners" not in result
     assert "pidfile_dockerd" not in result
+    assert "engine_started" not in result
     assert result["paths"] == {}
     assert result["writable"] == {}
     assert result["packages"] == {}
