@@ -16,12 +16,22 @@ DEFAULT_SOCKET = "/var/run/docker.sock"
 
 
 class DockerSocketError(Exception):
-    """An engine call failed; status is the HTTP status, None when no answer came."""
+    """An engine call failed; status is the HTTP status, None when no answer came.
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    timed_out tells that the engine took the connection and did not answer in
+    time, as a manager may while the swarm elects a leader.
+    """
+
+    def __init__(self, message: str, status: int | None = None, timed_out: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.timed_out = timed_out
+
+    @property
+    def unavailable(self) -> bool:
+        """An error worth trying again: a 5xx answer, or none in time."""
+        return self.timed_out or (self.status or 0) >= 500
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -93,7 +103,9 @@ class DockerSocket:
             status, body = self._request(path, params, method, payload)
         except (OSError, http.client.HTTPException) as error:
             raise DockerSocketError(
-                f"cannot reach the Docker engine on {self.path}: {error}", None
+                f"cannot reach the Docker engine on {self.path}: {error}",
+                None,
+                timed_out=isinstance(error, TimeoutError),
             ) from error
         if status >= 400:
             raise DockerSocketError(error_message(status, body), status)

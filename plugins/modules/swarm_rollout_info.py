@@ -91,7 +91,8 @@ extends_documentation_fragment:
 notes:
   - Each read is C(GET /services/NAME), C(GET /tasks) filtered by the service and C(GET /nodes).
     An error of the engine on the first read fails the module, except with O(wait=true) an error
-    5xx (a manager without a leader, while the swarm elects one), which is tried again until
+    5xx or no answer within 10 seconds (a manager without a leader, while the swarm elects one),
+    which is tried again until
     O(timeout) (60 seconds when O(timeout=0)); with O(wait=true) a later read that fails is tried
     again until O(timeout).
   - Whether the containers are healthy is for the swarm to judge (a task whose container turns
@@ -376,7 +377,7 @@ MONITOR_SECONDS = 5
 HEARTBEAT_SECONDS = 5
 HEARTBEAT_GRACE = 3
 SETTLE_SLACK_SECONDS = 2
-# How long a first read answered 5xx is tried again when the timeout is derived
+# How long a first read answered 5xx, or not in time, is tried again when the timeout is derived
 UNAVAILABLE_SECONDS = 60
 SLACK_SECONDS = 30
 REPORT_TASKS = 12
@@ -740,8 +741,8 @@ def watch(
             snapshot = read_snapshot(client, name)
             break
         except DockerSocketError as exc:
-            # A manager answers 503 while the swarm elects a new leader
-            if not may_wait or (exc.status or 0) < 500:
+            # A manager answers 503, or not at all for a while, as the swarm elects a new leader
+            if not may_wait or not exc.unavailable:
                 raise
             limit = int(params.get("timeout") or 0) or UNAVAILABLE_SECONDS
             if clock() - start >= limit:

@@ -36,6 +36,8 @@ options:
         status on an update and sets it when it starts rolling the update out).
       - The module fails, and changes nothing, when the limit differs and the swarm paused the
         service's update (C(paused), C(rollback_paused)).
+      - Meanwhile a read answered 5xx, or not in time (a manager while the swarm elects a leader),
+        is tried again.
     type: bool
     default: true
   timeout:
@@ -175,7 +177,14 @@ def wait_until_settled(
     """Read the service until no update of it is in progress; return it and the seconds waited."""
     start = clock()
     while True:
-        service = read_service(client, name)
+        try:
+            service = read_service(client, name)
+        except DockerSocketError as error:
+            # A manager answers 503, or not at all for a while, as the swarm elects a leader
+            if not error.unavailable or clock() - start >= timeout:
+                raise
+            sleep(poll_interval)
+            continue
         waited = round(clock() - start, 3)
         if service is None or not update_in_progress(service):
             return service, waited

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 
 import pytest
 from ansible_collections.accountservice.swarm.plugins.module_utils.docker_socket import (
@@ -71,3 +72,24 @@ def test_post_sends_json_and_raises_on_error(fake_engine) -> None:
         client.post("/services/s1/update", {"Name": "web"}, {"version": 3})
     assert error.value.status == 500
     assert error.value.message == "rpc error: update out of sequence"
+
+
+def test_an_engine_that_does_not_answer_in_time_is_unavailable(short_dir) -> None:
+    path = os.path.join(short_dir, "silent.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    try:
+        with pytest.raises(DockerSocketError) as error:
+            DockerSocket(path, timeout=0.3).get("/services/web")
+    finally:
+        server.close()
+    assert error.value.timed_out is True
+    assert error.value.unavailable is True
+    assert error.value.status is None
+
+
+def test_only_5xx_and_timeouts_are_unavailable() -> None:
+    assert DockerSocketError("no leader", 503).unavailable is True
+    assert DockerSocketError("not found", 404).unavailable is False
+    assert DockerSocketError("refused", None).unavailable is False

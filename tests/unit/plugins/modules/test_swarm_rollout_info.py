@@ -847,7 +847,7 @@ def test_a_read_without_wait_does_not_settle(fake_engine, run_module) -> None:
 class ElectingClient(ScriptedClient):
     """Answers 503 (no leader yet) to the first `failures` reads of the service."""
 
-    def __init__(self, failures: int, status: int, *snapshots: Snapshot) -> None:
+    def __init__(self, failures: int, status: int | None, *snapshots: Snapshot) -> None:
         super().__init__(*snapshots)
         self.failures = failures
         self.status = status
@@ -855,16 +855,24 @@ class ElectingClient(ScriptedClient):
     def get(self, path: str, params: dict | None = None) -> Any:
         if path.startswith("/services/") and self.failures > 0:
             self.failures -= 1
+            if self.status is None:
+                # The manager took the connection and did not answer in time
+                raise swarm_rollout_info.DockerSocketError(
+                    "cannot reach the Docker engine on /var/run/docker.sock: timed out",
+                    None,
+                    timed_out=True,
+                )
             raise swarm_rollout_info.DockerSocketError(
                 "rpc error: code = Unknown desc = The swarm does not have a leader.", self.status
             )
         return super().get(path, params)
 
 
-def test_first_read_during_a_leader_election_is_tried_again() -> None:
+@pytest.mark.parametrize("status", [503, None])
+def test_first_read_during_a_leader_election_is_tried_again(status: int | None) -> None:
     svc = service(NEW, replicas=2, update_state="completed")
     tasks = [task("b1", 1, "n1", NEW, second=1), task("b2", 2, "n2", NEW, second=2)]
-    client = ElectingClient(3, 503, Snapshot(svc, tasks, NODES))
+    client = ElectingClient(3, status, Snapshot(svc, tasks, NODES))
     clock = FakeClock()
 
     results, failure = watch(client, gate_params(settle=0), False, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]

@@ -140,6 +140,17 @@ def test_a_change_outside_the_tasks_is_settled_at_once(fake_engine) -> None:
     assert fake_engine.posts[0][1] == {"version": ["70"]}
 
 
+def test_an_election_is_waited_out(fake_engine) -> None:
+    fake_engine.script(
+        {"error": (503, "The swarm does not have a leader.")},
+        {"service": service(pids=None, index=80)},
+    )
+    clock = FakeClock()
+    result = apply(DockerSocket(fake_engine.path), params(), False, clock, clock.sleep)
+    assert result["changed"] is True
+    assert fake_engine.posts[0][1] == {"version": ["80"]}
+
+
 def test_after_a_rollback_the_spec_before_keeps_its_limit(fake_engine) -> None:
     # The new spec failed and the swarm went back to the one before, which had the limit
     fake_engine.script(
