@@ -10,7 +10,7 @@ import http.client
 import json
 import socket
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 
@@ -126,6 +126,15 @@ class DockerSocket:
         """POST payload as JSON to path and return the parsed JSON body (None when empty)."""
         return self._call("POST", path, params, payload)
 
+    def service(self, name: str) -> dict[str, Any] | None:
+        """GET /services/NAME; None when the engine knows no such service."""
+        try:
+            return self.get("/services/" + quote(name, safe=""))
+        except DockerSocketError as error:
+            if error.status == 404:
+                return None
+            raise
+
     def ping(self) -> bool:
         """Whether the engine answers GET /_ping with 200 "OK"."""
         try:
@@ -133,6 +142,15 @@ class DockerSocket:
         except (OSError, http.client.HTTPException):
             return False
         return status == 200 and body.strip() == b"OK"
+
+
+def dig(data: Any, *keys: str, default: Any = None) -> Any:
+    """data[k1][k2]... of the engine's JSON; default where a key is missing or null."""
+    for key in keys:
+        if not isinstance(data, dict) or key not in data or data[key] is None:
+            return default
+        data = data[key]
+    return data
 
 
 def error_message(status: int, body: bytes) -> str:

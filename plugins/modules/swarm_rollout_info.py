@@ -349,12 +349,12 @@ import time
 from calendar import timegm
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.accountservice.swarm.plugins.module_utils.docker_socket import (
     DockerSocket,
     DockerSocketError,
+    dig,
 )
 
 UPDATE_UNSETTLED = (
@@ -394,23 +394,12 @@ class Snapshot:
 
 
 def read_snapshot(client: DockerSocket, name: str) -> Snapshot:
-    try:
-        service = client.get("/services/" + quote(name, safe=""))
-    except DockerSocketError as error:
-        if error.status == 404:
-            return Snapshot(None, [], [])
-        raise
+    service = client.service(name)
+    if service is None:
+        return Snapshot(None, [], [])
     tasks = client.get("/tasks", {"filters": {"service": [name]}}) or []
     nodes = client.get("/nodes") or []
     return Snapshot(service, tasks, nodes)
-
-
-def _dig(data: Any, *keys: str, default: Any = None) -> Any:
-    for key in keys:
-        if not isinstance(data, dict) or key not in data or data[key] is None:
-            return default
-        data = data[key]
-    return data
 
 
 def timestamp_key(value: str | None) -> int:
@@ -437,16 +426,16 @@ def image_matches(task_image: str | None, expected: str | None) -> bool:
 
 
 def node_summary(node: dict) -> dict[str, Any]:
-    state = _dig(node, "Status", "State")
-    reachability = _dig(node, "ManagerStatus", "Reachability")
+    state = dig(node, "Status", "State")
+    reachability = dig(node, "ManagerStatus", "Reachability")
     return {
         "id": node.get("ID"),
-        "hostname": _dig(node, "Description", "Hostname"),
-        "role": _dig(node, "Spec", "Role"),
-        "availability": _dig(node, "Spec", "Availability"),
+        "hostname": dig(node, "Description", "Hostname"),
+        "role": dig(node, "Spec", "Role"),
+        "availability": dig(node, "Spec", "Availability"),
         "state": state,
-        "addr": _dig(node, "Status", "Addr"),
-        "leader": bool(_dig(node, "ManagerStatus", "Leader", default=False)),
+        "addr": dig(node, "Status", "Addr"),
+        "leader": bool(dig(node, "ManagerStatus", "Leader", default=False)),
         "reachability": reachability,
         # A dead manager turns unreachable (Raft) well before the dispatcher
         # marks it down; a node being demoted or promoted may lack ManagerStatus.
@@ -465,19 +454,19 @@ def task_summary(task: dict, nodes: dict[str, dict[str, Any]]) -> dict[str, Any]
         "node": node["hostname"] if node else None,
         "node_state": node["state"] if node else None,
         "node_live": bool(node and node["live"]),
-        "image": _dig(task, "Spec", "ContainerSpec", "Image"),
-        "state": _dig(task, "Status", "State"),
+        "image": dig(task, "Spec", "ContainerSpec", "Image"),
+        "state": dig(task, "Status", "State"),
         "desired_state": task.get("DesiredState"),
-        "message": _dig(task, "Status", "Err") or _dig(task, "Status", "Message", default=""),
-        "exit_code": _dig(task, "Status", "ContainerStatus", "ExitCode"),
-        "container_id": _dig(task, "Status", "ContainerStatus", "ContainerID"),
-        "timestamp": _dig(task, "Status", "Timestamp"),
+        "message": dig(task, "Status", "Err") or dig(task, "Status", "Message", default=""),
+        "exit_code": dig(task, "Status", "ContainerStatus", "ExitCode"),
+        "container_id": dig(task, "Status", "ContainerStatus", "ContainerID"),
+        "timestamp": dig(task, "Status", "Timestamp"),
     }
 
 
 def published_ports(service: dict) -> list[dict[str, Any]]:
     """The service's published ports as its endpoint spec states them."""
-    ports = _dig(service, "Spec", "EndpointSpec", "Ports", default=None) or []
+    ports = dig(service, "Spec", "EndpointSpec", "Ports", default=None) or []
     return [
         {
             "published": port.get("PublishedPort"),
@@ -490,7 +479,7 @@ def published_ports(service: dict) -> list[dict[str, Any]]:
 
 
 def service_mode(service: dict) -> str:
-    mode = _dig(service, "Spec", "Mode", default={})
+    mode = dig(service, "Spec", "Mode", default={})
     if "Global" in mode:
         return "global"
     if "Replicated" in mode or not mode:
@@ -515,7 +504,7 @@ def wanted_tasks(service: dict, mode: str, tasks: list[dict[str, Any]]) -> int:
             }
         )
     # The engine always sets Replicas for a replicated service; the CLI creates one replica.
-    return int(_dig(service, "Spec", "Mode", "Replicated", "Replicas", default=1))
+    return int(dig(service, "Spec", "Mode", "Replicated", "Replicas", default=1))
 
 
 def _seconds(nanoseconds: Any) -> float:
@@ -534,10 +523,10 @@ def health_seconds(health: dict | None) -> float:
 
 
 def derive_timeout(service: dict, wanted: int) -> int:
-    update = _dig(service, "Spec", "UpdateConfig", default={})
+    update = dig(service, "Spec", "UpdateConfig", default={})
     parallelism = int(update.get("Parallelism") or 0)
     rounds = math.ceil(wanted / parallelism) if parallelism > 0 else 1
-    container = _dig(service, "Spec", "TaskTemplate", "ContainerSpec", default={})
+    container = dig(service, "Spec", "TaskTemplate", "ContainerSpec", default={})
     # The engine writes "Healthcheck"; the API reference spells it "HealthCheck".
     health = container.get("Healthcheck") or container.get("HealthCheck")
     monitor = _seconds(update.get("Monitor")) or MONITOR_SECONDS
@@ -574,7 +563,7 @@ def evaluate(
         results["report"] = f"The service {name} does not exist."
         return results
 
-    spec_image = _dig(service, "Spec", "TaskTemplate", "ContainerSpec", "Image", default="")
+    spec_image = dig(service, "Spec", "TaskTemplate", "ContainerSpec", "Image", default="")
     expected = image or spec_image
     tasks = [task_summary(task, nodes_by_id) for task in snapshot.tasks]
     tasks.sort(key=lambda task: timestamp_key(task["timestamp"]), reverse=True)
@@ -598,7 +587,7 @@ def evaluate(
             and task["node"] not in confirmed
         }
     )
-    update_state = _dig(service, "UpdateStatus", "State") or "none"
+    update_state = dig(service, "UpdateStatus", "State") or "none"
     failed = bool(updated) and update_state in UPDATE_FAILED
     counted = len(running) == wanted
     done = (counted and update_state not in UPDATE_UNSETTLED) or (
@@ -620,7 +609,7 @@ def evaluate(
         "image": expected,
         "spec_image": spec_image,
         "update_state": update_state,
-        "update_message": _dig(service, "UpdateStatus", "Message", default=""),
+        "update_message": dig(service, "UpdateStatus", "Message", default=""),
         "nodes": nodes,
         "tasks": tasks,
         "running": running,
@@ -717,7 +706,7 @@ def derive_settle(client: DockerSocket) -> int:
         swarm = client.get("/swarm") or {}
     except DockerSocketError:
         swarm = {}
-    period = _seconds(_dig(swarm, "Spec", "Dispatcher", "HeartbeatPeriod")) or HEARTBEAT_SECONDS
+    period = _seconds(dig(swarm, "Spec", "Dispatcher", "HeartbeatPeriod")) or HEARTBEAT_SECONDS
     return math.ceil(period * HEARTBEAT_GRACE + SETTLE_SLACK_SECONDS)
 
 

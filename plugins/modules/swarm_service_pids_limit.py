@@ -116,6 +116,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.accountservice.swarm.plugins.module_utils.docker_socket import (
     DockerSocket,
     DockerSocketError,
+    dig,
 )
 
 UPDATE_IN_PROGRESS = ("updating", "rollback_started")
@@ -157,15 +158,6 @@ def update_in_progress(service: dict[str, Any]) -> bool:
     return bool(previous) and previous.get("TaskTemplate") != service["Spec"].get("TaskTemplate")
 
 
-def read_service(client: DockerSocket, name: str) -> dict[str, Any] | None:
-    try:
-        return client.get("/services/" + quote(name, safe=""))
-    except DockerSocketError as error:
-        if error.status == 404:
-            return None
-        raise
-
-
 def wait_until_settled(
     client: DockerSocket,
     name: str,
@@ -178,7 +170,7 @@ def wait_until_settled(
     start = clock()
     while True:
         try:
-            service = read_service(client, name)
+            service = client.service(name)
         except DockerSocketError as error:
             # A manager answers 503, or not at all for a while, as the swarm elects a leader
             if not error.unavailable or clock() - start >= timeout:
@@ -192,7 +184,7 @@ def wait_until_settled(
             state = update_state(service) or "pending"
             raise TimeoutError(
                 f"the update of the service {name} is still {state!r} after "
-                f"{timeout:g} s ({(service.get('UpdateStatus') or {}).get('Message', '')}); "
+                f"{timeout:g} s ({dig(service, 'UpdateStatus', 'Message', default='')}); "
                 "see `docker service ps " + name + "`"
             )
         sleep(poll_interval)
@@ -208,7 +200,7 @@ def apply(
     """Compare the limit and set it where it differs; the module's result."""
     name, wanted = params["name"], params["pids_limit"]
     if check_mode or not params["wait"]:
-        service, waited = read_service(client, name), 0.0
+        service, waited = client.service(name), 0.0
     else:
         service, waited = wait_until_settled(
             client, name, params["timeout"], params["poll_interval"], clock, sleep
@@ -231,7 +223,7 @@ def apply(
     if before != wanted and result["update_state"] in UPDATE_PAUSED:
         raise LookupError(
             f"the update of the service {name} is {result['update_state']!r} "
-            f"({(service.get('UpdateStatus') or {}).get('Message', '')}): see `docker service ps "
+            f"({dig(service, 'UpdateStatus', 'Message', default='')}): see `docker service ps "
             f"{name}`, then roll it back (`docker service rollback {name}`) or fix it and run again"
         )
     if before != wanted and not check_mode:

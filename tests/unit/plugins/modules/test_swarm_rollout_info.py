@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 import pytest
+from ansible_collections.accountservice.swarm.plugins.module_utils.docker_socket import DockerSocket
 from ansible_collections.accountservice.swarm.plugins.modules import swarm_rollout_info
 from ansible_collections.accountservice.swarm.plugins.modules.swarm_rollout_info import (
     Snapshot,
@@ -570,6 +571,9 @@ class ScriptedClient:
             return current.service
         return current.tasks if path == "/tasks" else current.nodes
 
+    # GET /services/NAME through get(), as the real client does it
+    service = DockerSocket.service
+
 
 def test_watch_times_out_at_the_derived_timeout() -> None:
     svc = service(NEW, replicas=1, update_state="updating", update_config={"Parallelism": 1})
@@ -730,6 +734,8 @@ class TimedClient:
         if path.startswith("/services/"):
             return current.service
         return current.tasks if path == "/tasks" else current.nodes
+
+    service = DockerSocket.service
 
 
 def killed_worker_timeline(down_after: float) -> list[tuple[float, Snapshot]]:
