@@ -71,7 +71,8 @@ options:
   engine_pidfile:
     description:
       - The engine's own pidfile (C(dockerd --pidfile), V(/var/run/docker.pid) by default);
-        RV(engine_started) then tells when the C(dockerd) it names started.
+        RV(engine_started) then tells when the C(dockerd) it names started, and
+        RV(engine_binary_replaced) whether its executable was replaced since.
     type: path
   engine_config:
     description:
@@ -256,6 +257,13 @@ engine_config_not_loaded:
   type: list
   elements: str
   sample: [/etc/docker/daemon.json]
+engine_binary_replaced:
+  description:
+    - The executable of the C(dockerd) named by O(engine_pidfile) when it was replaced on disk
+      after the engine started (a package upgrade whose restart did not happen), else V(null).
+  returned: when O(engine_pidfile) is set
+  type: str
+  sample: /usr/bin/dockerd
 commands:
   description: Per command of O(commands), its absolute path, or V(null) when it is not found.
   returned: always
@@ -494,6 +502,23 @@ def engine_started(path: str, root: str = "/", **clocks: Any) -> float | None:
     return process_started(pid, root, **clocks)
 
 
+def binary_replaced(path: str, root: str = "/") -> str | None:
+    """The executable of the dockerd named by the pidfile when it was replaced on disk.
+
+    A package upgrade renames the new binary over the old one; the running process keeps
+    the old inode, which the kernel then shows as "PATH (deleted)" in /proc/PID/exe.
+    """
+    pid = pidfile_pid(path)
+    if pid is None or read_comm(pid, root) != "dockerd":
+        return None
+    try:
+        target = os.readlink(os.path.join(root, "proc", str(pid), "exe"))
+    except OSError:
+        return None
+    suffix = " (deleted)"
+    return target[: -len(suffix)] if target.endswith(suffix) else None
+
+
 def not_loaded(
     paths: list[str], started: float | None, now: Callable[[], float] = time.time
 ) -> list[str]:
@@ -575,6 +600,7 @@ def host_state(
         started = engine_started(params["engine_pidfile"], root)
         state["engine_started"] = started
         state["engine_config_not_loaded"] = not_loaded(params.get("engine_config") or [], started)
+        state["engine_binary_replaced"] = binary_replaced(params["engine_pidfile"], root)
     return state
 
 

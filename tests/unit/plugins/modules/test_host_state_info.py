@@ -15,6 +15,7 @@ import pytest
 from ansible_collections.accountservice.swarm.plugins.modules import host_state_info
 from ansible_collections.accountservice.swarm.plugins.modules.host_state_info import (
     DPKG_FIELDS,
+    binary_replaced,
     commands_state,
     engine_started,
     nofile_raisable,
@@ -151,6 +152,19 @@ def test_engine_started_of_this_process_is_now(tmp_path: Path, monkeypatch) -> N
     assert started is not None
     assert started <= time.time() + 1
     assert started > time.time() - 3600
+
+
+def test_binary_replaced_names_a_deleted_executable(proc_root: Path, tmp_path: Path) -> None:
+    # The kernel shows the old inode of a binary renamed over as "PATH (deleted)"
+    (proc_root / "proc" / "100" / "exe").symlink_to("/usr/bin/dockerd (deleted)")
+    (proc_root / "proc" / "101" / "exe").symlink_to("/usr/bin/dockerd")
+    (proc_root / "proc" / "300" / "exe").symlink_to("/usr/sbin/sshd (deleted)")
+    pidfile = tmp_path / "docker.pid"
+    expected = {"100": "/usr/bin/dockerd", "101": None, "300": None, "500": None, "999": None}
+    for pid, replaced in expected.items():
+        pidfile.write_text(f"{pid}\n")
+        assert binary_replaced(str(pidfile), str(proc_root)) == replaced, pid
+    assert binary_replaced(str(tmp_path / "absent.pid"), str(proc_root)) is None
 
 
 def test_not_loaded_lists_files_changed_after_the_start(tmp_path: Path) -> None:
@@ -416,6 +430,7 @@ def test_main_end_to_end(run_module, tmp_path: Path, fake_engine, short_dir: str
     assert result["pidfile_dockerd"] is False
     assert result["engine_started"] is None
     assert result["engine_config_not_loaded"] == []
+    assert result["engine_binary_replaced"] is None
     assert result["paths"] == {
         str(config): {
             "type": "file",
