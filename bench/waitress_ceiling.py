@@ -7,6 +7,10 @@ that answers every request with the same bytes: the body in the file named by
 BENCH_CEILING_BODY, with the content type BENCH_CEILING_CONTENT_TYPE. What
 the service spends beyond this server is its application (routing, the store,
 the JSON).
+
+With BENCH_CEILING_APP=falcon the constant answer comes from a bare Falcon
+app instead (one route, one resource setting resp.data, no middleware): the
+floor of any Falcon application on this server, what Falcon itself costs.
 """
 
 from __future__ import annotations
@@ -34,14 +38,30 @@ def constant_app(body: bytes, content_type: str) -> Callable[..., Iterable[bytes
     return app
 
 
+def constant_falcon_app(body: bytes, content_type: str) -> Callable[..., Iterable[bytes]]:
+    import falcon
+
+    class Constant:
+        def on_get(self, req: falcon.Request, resp: falcon.Response, account_id: str) -> None:
+            resp.content_type = content_type
+            resp.data = body
+
+    app = falcon.App()
+    app.add_route("/accounts/{account_id}", Constant())
+    return app
+
+
 def main() -> int:
     body = Path(os.environ["BENCH_CEILING_BODY"]).read_bytes()
     content_type = os.environ.get("BENCH_CEILING_CONTENT_TYPE", "application/json")
+    make_app = (
+        constant_falcon_app if os.environ.get("BENCH_CEILING_APP") == "falcon" else constant_app
+    )
     built: list[bool] = []
 
     def build_app(config: Any, draining: Any = None) -> tuple[Any, _NoStore]:
         built.append(True)
-        return constant_app(body, content_type), _NoStore()
+        return make_app(body, content_type), _NoStore()
 
     # Replaced before the entry point is imported, so that it sees this one
     # whether it imports build_app at module level or inside main().
