@@ -62,8 +62,9 @@ attributes:
     support: full
 notes:
   - The calls are C(GET /services/NAME) and C(POST /services/ID/update?version=N) with the spec
-    read, the same way the Docker CLI updates a service. An update that raced another one fails
-    with the engine's message about the version, and the next run sets the limit.
+    read, the same way the Docker CLI updates a service. An update that raced another change of
+    the service (the engine answers "update out of sequence") reads the service again and is
+    tried again, 3 times at most; then the module fails with the engine's message.
 requirements:
   - Docker API >= 1.41 (Engine 20.10) on a swarm manager.
 """
@@ -122,6 +123,8 @@ from ansible_collections.accountservice.swarm.plugins.module_utils.docker_socket
 UPDATE_IN_PROGRESS = ("updating", "rollback_started")
 # The swarm stopped the update half-way: a new update would start from there
 UPDATE_PAUSED = ("paused", "rollback_paused")
+# Tries of the update when another change of the service raced it
+UPDATE_ATTEMPTS = 3
 
 
 def spec_pids_limit(service: dict[str, Any]) -> int:
@@ -199,12 +202,15 @@ def apply(
 ) -> dict[str, Any]:
     """Compare the limit and set it where it differs; the module's result."""
     name, wanted = params["name"], params["pids_limit"]
-    if check_mode or not params["wait"]:
-        service, waited = client.service(name), 0.0
-    else:
-        service, waited = wait_until_settled(
+
+    def read() -> tuple[dict[str, Any] | None, float]:
+        if check_mode or not params["wait"]:
+            return client.service(name), 0.0
+        return wait_until_settled(
             client, name, params["timeout"], params["poll_interval"], clock, sleep
         )
+
+    service, waited = read()
     if service is None:
         if not check_mode:
             raise LookupError(
@@ -226,12 +232,22 @@ def apply(
             f"({dig(service, 'UpdateStatus', 'Message', default='')}): see `docker service ps "
             f"{name}`, then roll it back (`docker service rollback {name}`) or fix it and run again"
         )
-    if before != wanted and not check_mode:
-        client.post(
-            f"/services/{quote(service['ID'], safe='')}/update",
-            with_pids_limit(service["Spec"], wanted),
-            {"version": service["Version"]["Index"]},
-        )
+    attempt = 1
+    while service is not None and spec_pids_limit(service) != wanted and not check_mode:
+        try:
+            client.post(
+                f"/services/{quote(service['ID'], safe='')}/update",
+                with_pids_limit(service["Spec"], wanted),
+                {"version": service["Version"]["Index"]},
+            )
+            break
+        except DockerSocketError as error:
+            # The service's version moved on since the read (another update,
+            # or the swarm recording an update's progress): read it again
+            if "update out of sequence" not in error.message or attempt >= UPDATE_ATTEMPTS:
+                raise
+        attempt += 1
+        service, _ = read()
     return result
 
 

@@ -37,7 +37,8 @@ class FakeEngine:
     {"error": (status, message)} to answer GET /services/... with an error. Each
     GET /services/NAME moves to the next frame (the last one repeats); /tasks
     and /nodes answer from the current frame. A POST is recorded in `posts`
-    (path, query, JSON body) and answered with `post_answer` (status, body).
+    (path, query, JSON body) and answered with the first of `post_answers`
+    (status, body) that is left, then with `post_answer`.
     """
 
     def __init__(self, path: str) -> None:
@@ -49,6 +50,7 @@ class FakeEngine:
         self.ping_body = b"OK"
         self.posts: list[tuple[str, dict[str, list[str]], Any]] = []
         self.post_answer: tuple[int, Any] = (200, {"Warnings": None})
+        self.post_answers: list[tuple[int, Any]] = []
         self.server: socketserver.UnixStreamServer | None = None
         self.thread: threading.Thread | None = None
 
@@ -103,7 +105,9 @@ class FakeEngine:
                 length = int(self.headers.get("Content-Length") or 0)
                 payload = json.loads(self.rfile.read(length) or b"null")
                 engine.posts.append((url.path, parse_qs(url.query), payload))
-                status, data = engine.post_answer
+                status, data = (
+                    engine.post_answers.pop(0) if engine.post_answers else engine.post_answer
+                )
                 body = json.dumps(data).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -202,6 +202,24 @@ def test_a_missing_service(fake_engine) -> None:
         apply(client, params(), check_mode=False)
 
 
+def test_an_update_out_of_sequence_reads_again_and_tries_again(fake_engine) -> None:
+    fake_engine.script(
+        {"service": service(pids=None, index=42)}, {"service": service(pids=None, index=43)}
+    )
+    fake_engine.post_answers = [(500, {"message": "rpc error: update out of sequence"})]
+    result = apply(DockerSocket(fake_engine.path), params(), check_mode=False)
+    assert result["changed"] is True
+    assert [post[1] for post in fake_engine.posts] == [{"version": ["42"]}, {"version": ["43"]}]
+
+
+def test_an_update_out_of_sequence_that_found_the_limit_set_stops(fake_engine) -> None:
+    fake_engine.script({"service": service(pids=None)}, {"service": service(pids=256)})
+    fake_engine.post_answers = [(500, {"message": "update out of sequence"})]
+    result = apply(DockerSocket(fake_engine.path), params(), check_mode=False)
+    assert result["changed"] is True
+    assert len(fake_engine.posts) == 1
+
+
 def test_module_reports_the_engine_error(fake_engine, run_module) -> None:
     fake_engine.script({"service": service(pids=None)})
     fake_engine.post_answer = (400, {"message": "update out of sequence"})
@@ -214,6 +232,7 @@ def test_module_reports_the_engine_error(fake_engine, run_module) -> None:
         result["msg"]
         == "setting the PIDs limit of the service accountservice: update out of sequence"
     )
+    assert len(fake_engine.posts) == 3
 
 
 def test_module_diff_and_bad_input(fake_engine, run_module) -> None:
