@@ -8,7 +8,8 @@ BENCH_CEILING_BODY, with the content type BENCH_CEILING_CONTENT_TYPE. What
 the service spends beyond this server is its application (routing, the store,
 the JSON).
 
-With BENCH_CEILING_APP=falcon the constant answer comes from a bare Falcon
+BENCH_CEILING_APP chooses the app: "wsgi" (the default) is the one above; with
+"falcon" the constant answer comes from a bare Falcon
 app instead (one route, one resource setting resp.data, no middleware): the
 floor of any Falcon application on this server, what Falcon itself costs.
 """
@@ -54,9 +55,12 @@ def constant_falcon_app(body: bytes, content_type: str) -> Callable[..., Iterabl
 def main() -> int:
     body = Path(os.environ["BENCH_CEILING_BODY"]).read_bytes()
     content_type = os.environ.get("BENCH_CEILING_CONTENT_TYPE", "application/json")
-    make_app = (
-        constant_falcon_app if os.environ.get("BENCH_CEILING_APP") == "falcon" else constant_app
-    )
+    apps = {"wsgi": constant_app, "falcon": constant_falcon_app}
+    kind = os.environ.get("BENCH_CEILING_APP", "wsgi")
+    if kind not in apps:
+        print(f"waitress_ceiling: BENCH_CEILING_APP must be one of {', '.join(apps)}, not {kind!r}")
+        return 2
+    make_app = apps[kind]
     built: list[bool] = []
 
     def build_app(config: Any, draining: Any = None) -> tuple[Any, _NoStore]:
